@@ -1,0 +1,120 @@
+"""Content-addressed image cache under $DUNELAB_HOME/cache/images/.
+
+A cache entry's name carries the sha256 of everything that determines its content (recipe,
+builder sources, guest files, mirror URIs), so "same inputs" is a directory lookup. Entries are
+built in a temp directory next to the final one and renamed into place only when complete: a
+crash or Ctrl-C leaves a `.tmp-*` directory that the next build removes, never a half entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .. import PROJECT_ROOT
+from .chroot import safe_rmtree
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+GUEST_DIR = PACKAGE_DIR.parent / "guest"
+
+# The builder sources and guest files that shape the rootfs stage; everything else only shapes the
+# image forms (initramfs, disk), so editing e.g. the init script never re-runs debootstrap.
+ROOTFS_SOURCES = ("rootfs.py", "mirrors.py", "chroot.py", "run.py")
+ROOTFS_GUEST_FILES = ("dpkg-nodoc",)
+ROOTFS_RECIPE_KEYS = ("arch", "distribution", "kernel_abi", "packages")
+
+
+def dunelab_home() -> Path:
+    return Path(os.environ.get("DUNELAB_HOME") or PROJECT_ROOT / ".dunelab").resolve()
+
+
+def cache_root() -> Path:
+    return dunelab_home() / "cache" / "images"
+
+
+def _digest_files(h: hashlib._Hash, files: Iterable[Path], base: Path) -> None:
+    for f in sorted(files):
+        rel = f.relative_to(base).as_posix()
+        data = f.read_bytes()
+        # length-prefixed so a renamed file or moved bytes can never collide
+        h.update(f"{rel}\0{len(data)}\0".encode())
+        h.update(data)
+
+
+def compute_key(recipe_json: str, sources: Iterable[Path], guest_files: Iterable[Path],
+                mirrors: dict[str, str], extra: str = "") -> str:
+    h = hashlib.sha256()
+    h.update(b"dunelab-image-v1\0")
+    h.update(recipe_json.encode() + b"\0")
+    _digest_files(h, sources, PACKAGE_DIR.parent)
+    _digest_files(h, guest_files, PACKAGE_DIR.parent)
+    for suite in sorted(mirrors):
+        h.update(f"mirror\0{suite}\0{mirrors[suite]}\0".encode())
+    h.update(extra.encode())
+    return h.hexdigest()
+
+
+def all_sources() -> list[Path]:
+    return sorted(PACKAGE_DIR.glob("*.py"))
+
+
+def all_guest_files() -> list[Path]:
+    return sorted(p for p in GUEST_DIR.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def rootfs_key(recipe, mirrors: dict[str, str]) -> str:
+    return compute_key(recipe.normalized(*ROOTFS_RECIPE_KEYS),
+                       [PACKAGE_DIR / s for s in ROOTFS_SOURCES],
+                       [GUEST_DIR / g for g in ROOTFS_GUEST_FILES], mirrors)
+
+
+def image_key(recipe, mirrors: dict[str, str]) -> str:
+    # The rootfs key is folded in, so anything that rebuilds the rootfs also rebuilds the forms.
+    return compute_key(recipe.normalized(), all_sources(), all_guest_files(), mirrors,
+                       extra=rootfs_key(recipe, mirrors))
+
+
+def entry_dir(kind: str, key: str) -> Path:
+    return cache_root() / f"{kind}-{key[:16]}"
+
+
+@contextlib.contextmanager
+def locked(root: Path | None = None) -> Iterator[None]:
+    """One builder at a time per cache: concurrent `dunelab up`s wait instead of racing."""
+    root = root or cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def clean_stale_temps(root: Path | None = None) -> None:
+    """Remove leftovers of interrupted builds (only call while holding the lock)."""
+    root = root or cache_root()
+    for p in root.glob(".tmp-*"):
+        safe_rmtree(p)
+
+
+def temp_dir_for(final: Path) -> Path:
+    tmp = final.parent / f".tmp-{final.name}-{os.getpid()}"
+    safe_rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Atomically make a finished build visible (rename within one filesystem)."""
+    old = None
+    if final.exists():               # only with force=True: move the old entry aside first
+        old = final.parent / f".tmp-old-{final.name}-{os.getpid()}"
+        os.replace(final, old)
+    os.replace(tmp, final)
+    if old is not None:
+        safe_rmtree(old)

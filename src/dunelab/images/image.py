@@ -1,0 +1,36 @@
+"""The values build_image hands to the backends."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    key: str
+    dir: Path
+    kernel: Path          # vmlinuz of kernel_release
+    initrd: Path          # our initramfs (newc cpio, compressed); append a seed with boot_initrd()
+    disk: Path            # qcow2 base image (ext4, no partition table) - use it through an overlay
+    rootfs: Path          # the debootstrap tree; chroot into it to build against its headers
+    kernel_release: str   # e.g. "6.1.0-56-amd64"
+    manifest: Path
+
+    @classmethod
+    def from_manifest(cls, manifest: Path) -> Image:
+        m = json.loads(manifest.read_text())
+        d = manifest.parent
+        return cls(name=m["name"], key=m["key"], dir=d, kernel=d / m["artifacts"]["kernel"]["file"],
+                   initrd=d / m["artifacts"]["initrd"]["file"], disk=d / m["artifacts"]["disk"]["file"],
+                   rootfs=Path(m["rootfs"]["path"]), kernel_release=m["kernel_release"],
+                   manifest=manifest)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: Image
+    rebuilt: bool
+    message: str
