@@ -33,7 +33,8 @@ LAB_SCHEMA = {
     "memory_mb": Field(int, default=1024, minimum=256, maximum=16384),
     "kernel_cmdline": Field(str, default="", check=_cmdline_ok, doc="appended to dunelab's own arguments"),
     "ssh": Field(dict, fields={
-        "port": Field(int, default=0, minimum=0, maximum=65535, doc="host port forwarded to guest :22; 0 picks a free one"),
+        "port": Field(int, default=0, minimum=0, maximum=65535,
+                      doc="host port forwarded to guest :22; 0 picks a free one"),
         "user": Field(str, default="root"),
     }),
     "timeouts": Field(dict, fields={
@@ -43,7 +44,8 @@ LAB_SCHEMA = {
     }),
     "bochs": Field(dict, fields={
         "cpu_model": Field(str, default="corei7_skylake_x"),
-        "ips": Field(int, default=200_000_000, minimum=1_000_000, doc="emulated instructions per second (timer calibration)"),
+        "ips": Field(int, default=200_000_000, minimum=1_000_000,
+                     doc="emulated instructions per second (timer calibration)"),
     }),
     "qemu": Field(dict, fields={
         "extra_args": Field(list, default=[], items=Field(str)),

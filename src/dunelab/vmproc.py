@@ -54,11 +54,31 @@ def alive(ref: ProcessRef) -> bool:
     return _start_ticks(ref.pid) == ref.start_ticks
 
 
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in process group `pgid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
 def kill(ref: ProcessRef, grace: float = 5.0, popen: subprocess.Popen | None = None) -> None:
-    """SIGTERM the process group, wait up to `grace` seconds, then SIGKILL; reap when we are the parent."""
-    if not alive(ref):
-        if popen is not None:
-            popen.poll()
+    """SIGTERM the process group, wait up to `grace` seconds, then SIGKILL; reap when we are the parent.
+
+    Returns once no live member of the group is left (an emulator's helpers included), as long as
+    the leader is still the process we started (or already gone).
+    """
+    if popen is not None:
+        popen.poll()
+    if not alive(ref) and not group_members(ref.pid):
         return
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
@@ -69,6 +89,6 @@ def kill(ref: ProcessRef, grace: float = 5.0, popen: subprocess.Popen | None = N
         while time.monotonic() < deadline:
             if popen is not None:
                 popen.poll()
-            if not alive(ref):
+            if not alive(ref) and not group_members(ref.pid):
                 return
             time.sleep(0.1)

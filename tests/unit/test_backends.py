@@ -1,0 +1,91 @@
+"""The emulator command lines and config files each backend builds (no emulator is started)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from dunelab.backends import BootMedia, get
+from dunelab.errors import HostError
+from dunelab.hostinfo import HostInfo
+from dunelab.labdef import load_lab
+
+MEDIA = BootMedia(kernel=Path("/img/vmlinuz"), initrd=Path("/lab/initrd.img"), disk=Path("/lab/disk.qcow2"),
+                  iso=Path("/lab/boot.iso"))
+
+
+def spec(**kw):
+    return dataclasses.replace(load_lab("default"), **kw)
+
+
+def host(**kw) -> HostInfo:
+    base = dict(cpu_vendor="GenuineIntel", cpu_flags=frozenset({"vmx"}), kvm_device=True, kvm_module="kvm_intel",
+                kvm_intel_nested=True, tools={t: f"/usr/bin/{t}" for t in ("bochs", "qemu-system-x86_64", "qemu-img")})
+    base.update(kw)
+    return HostInfo(**base)
+
+
+def test_bochs_config(tmp_path):
+    plan = get("bochs").plan(spec(cpus=2, memory_mb=768), MEDIA, 10022, tmp_path)
+    assert plan.argv[:2] == ["bochs", "-q"]
+    assert plan.argv[plan.argv.index("-rc") + 1] == str(tmp_path / "bochs-debugger.rc")
+    rc = plan.files[tmp_path / "bochsrc"]
+    assert "cpu: model=corei7_skylake_x, count=2," in rc
+    assert "memory: guest=768, host=768" in rc
+    assert 'display_library: rfb, options="timeout=0"' in rc
+    assert "sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy" in rc
+    assert "speaker: enabled=0" in rc
+    assert f"path={MEDIA.iso}" in rc and "boot: cdrom" in rc
+    assert f"com1: enabled=1, mode=file, dev={tmp_path / 'console.log'}" in rc
+    assert "slot1=e1000" in rc and "ethmod=slirp" in rc
+    assert plan.files[tmp_path / "bochs-debugger.rc"] == "c\n"
+    slirp = plan.files[tmp_path / "slirp.conf"].splitlines()
+    assert slirp[0] == "# slirp config"  # Bochs ignores the file otherwise
+    assert slirp[1] == "hostfwd = tcp:127.0.0.1:10022-:22"
+    assert plan.console_log == tmp_path / "console.log"
+
+
+def test_bochs_needs_iso(tmp_path):
+    with pytest.raises(ValueError):
+        get("bochs").plan(spec(), dataclasses.replace(MEDIA, iso=None), 1, tmp_path)
+
+
+def test_qemu_tcg_command(tmp_path):
+    plan = get("qemu-tcg").plan(spec(cpus=2, memory_mb=1024, kernel_cmdline="quiet"), MEDIA, 2222, tmp_path)
+    a = plan.argv
+    assert a[0] == "qemu-system-x86_64"
+    assert a[a.index("-accel") + 1] == "tcg" and a[a.index("-cpu") + 1] == "max"
+    assert a[a.index("-smp") + 1] == "2" and a[a.index("-m") + 1] == "1024"
+    assert a[a.index("-kernel") + 1] == "/img/vmlinuz" and a[a.index("-initrd") + 1] == "/lab/initrd.img"
+    append = a[a.index("-append") + 1]
+    assert append.startswith("console=ttyS0,115200") and "dunelab.root=/dev/vda" in append
+    assert append.endswith("quiet")
+    assert "file=/lab/disk.qcow2,if=virtio,format=qcow2,cache=unsafe" in a
+    assert "user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22" in a
+    assert f"unix:{tmp_path / 'qmp.sock'},server=on,wait=off" in a
+    assert "-no-reboot" in a
+
+
+def test_qemu_kvm_command(tmp_path):
+    a = get("qemu-kvm").plan(spec(qemu_extra_args=("-s",)), MEDIA, 2222, tmp_path).argv
+    assert a[a.index("-accel") + 1] == "kvm" and a[a.index("-cpu") + 1] == "host"
+    assert a[-1] == "-s"
+
+
+def test_vmx_capability_flags():
+    assert get("bochs").guest_has_vmx and get("qemu-kvm").guest_has_vmx
+    assert not get("qemu-tcg").guest_has_vmx
+
+
+@pytest.mark.parametrize("backend, info, message", [
+    ("bochs", host(tools={}), "bochs is not installed"),
+    ("qemu-tcg", host(tools={}), "qemu-system-x86_64 is not installed"),
+    ("qemu-kvm", host(kvm_device=False), "needs /dev/kvm"),
+    ("qemu-kvm", host(kvm_module="kvm_pvm"), "this host's is kvm_pvm"),
+    ("qemu-kvm", host(kvm_intel_nested=False), "nested VMX is off"),
+])
+def test_check_host_names_the_cause(backend, info, message):
+    with pytest.raises(HostError, match=message):
+        get(backend).check_host(info)
