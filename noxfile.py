@@ -1,0 +1,44 @@
+"""Test sessions. They run in the environment scripts/bootstrap made (.venv), not in fresh venvs,
+so a session starts in seconds and tests exactly what the CLI uses.
+
+    nox -s lint      ruff over the Python code
+    nox -s tests     unit tests: fast, no VM
+    nox -s lab       boot the default lab (Bochs here) and run the integration + testinfra checks
+    nox -s nightly   every scenario on every backend this host can run (filled in by later work)
+"""
+
+from __future__ import annotations
+
+import sys
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "none"
+
+PYTEST = [sys.executable, "-m", "pytest"]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.run(sys.executable, "-m", "ruff", "check", "src", "tests", "noxfile.py", "provision", "scenarios",
+                external=True)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    session.run(*PYTEST, "tests/unit", *session.posargs, external=True)
+
+
+@nox.session
+def lab(session: nox.Session) -> None:
+    """The lab proof: a VMX guest boots, answers SSH, passes the testinfra checks, and is torn down."""
+    session.run(*PYTEST, "-m", "vm", "tests/integration", *session.posargs, external=True)
+
+
+@nox.session
+def nightly(session: nox.Session) -> None:
+    """All scenarios on every backend available here; today: the lab checks on each usable backend."""
+    for backend in ("bochs", "qemu-tcg", "qemu-kvm"):
+        session.run(*PYTEST, "-m", "vm", "tests/integration", f"--lab-backend={backend}", *session.posargs,
+                    external=True, success_codes=[0, 5])

@@ -1,0 +1,88 @@
+"""One VM per test session, driven through the real `dunelab` CLI exactly as a user would.
+
+The lab is a copy of labs/default.yaml named `itest` with a free SSH port, so it never collides with a
+developer's own default lab. Teardown runs `dunelab down` and asserts no emulator process is left.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dunelab import hostinfo, vmproc
+from dunelab.errors import HostError
+from dunelab.lab import Lab
+from dunelab.labdef import load_lab
+
+from ..conftest import PROJECT_ROOT
+
+
+def pytest_addoption(parser):
+    parser.addoption("--lab-backend", default="auto", help="backend for the integration lab (default: auto)")
+
+
+@dataclass
+class RunningLab:
+    lab: Lab
+    yaml: Path
+    up_output: str
+    backend: str
+
+    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return dunelab_cli(*args, "--lab", str(self.yaml), timeout=timeout)
+
+
+def dunelab_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dunelab.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=PROJECT_ROOT, env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="session")
+def running_lab(request, tmp_path_factory) -> RunningLab:
+    backend = request.config.getoption("--lab-backend")
+    resolved, _ = hostinfo.choose_backend(backend, hostinfo.probe())
+    from dunelab import backends
+    try:
+        backends.get(resolved).check_host(hostinfo.probe())
+    except HostError as e:
+        if backend == "auto":
+            raise
+        pytest.skip(f"backend {resolved} is not usable on this host: {e}")
+
+    default = yaml.safe_load((PROJECT_ROOT / "labs/default.yaml").read_text())
+    default.update(name=f"itest-{resolved}", backend=backend, ssh={"port": 0})
+    path = tmp_path_factory.mktemp("lab") / "itest.yaml"
+    path.write_text(yaml.safe_dump(default))
+    lab = Lab(load_lab(path))
+    lab.down()  # a leftover from an interrupted run must not be mistaken for this session's VM
+
+    up = dunelab_cli("up", "--lab", str(path), timeout=lab.spec.boot_timeout + 900)
+    output = up.stdout + up.stderr
+    if up.returncode != 0:
+        pytest.fail(f"`dunelab up` failed ({up.returncode}):\n{output[-4000:]}\n--- console tail ---\n"
+                    f"{_tail(lab.console_log)}")
+    state = lab.state()
+    running = RunningLab(lab, path, output, state["backend"])
+    yield running
+
+    lab.channel().close()
+    ref = vmproc.ProcessRef.from_json(state["process"])
+    down = dunelab_cli("down", "--lab", str(path))
+    assert down.returncode == 0, down.stdout + down.stderr
+    time.sleep(0.5)
+    assert not vmproc.alive(ref), "the emulator survived `dunelab down`"
+    assert vmproc.group_members(ref.pid) == [], "a process of the emulator's group survived `dunelab down`"
+
+
+def _tail(path: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no console log)"
