@@ -100,6 +100,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lab_run(args: argparse.Namespace) -> int:
+    from .pipeline import run_lab
+
+    _, ok = run_lab(load_lab(args.lab), keep_up=args.keep_up)
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dunelab", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"dunelab {__version__}")
@@ -127,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     ssh = lab_cmd("ssh", cmd_ssh, "interactive SSH into the guest")
     ssh.add_argument("command", nargs=argparse.REMAINDER)
     lab_cmd("down", cmd_down, "stop the lab's VM")
+    run = sub.add_parser("lab", help="whole-lab workflows").add_subparsers(dest="lab_cmd", required=True,
+                                                                           metavar="ACTION")
+    r = run.add_parser("run", help="end to end: image, VM, checks, report; then down")
+    r.add_argument("--lab", default="default", help="lab name (labs/NAME.yaml) or path to a lab YAML")
+    r.add_argument("--keep-up", action="store_true", help="leave the VM running afterwards")
+    r.set_defaults(func=cmd_lab_run)
     st = lab_cmd("status", cmd_status, "is the lab up, on which backend and port")
     st.add_argument("--json", action="store_true")
     return p
