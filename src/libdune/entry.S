@@ -1,0 +1,426 @@
+/*
+ * entry.S - libdune's assembly: dune_enter(), the guest boot stub, the
+ * ring-0 SYSCALL entry, the 256 IDT stubs, and host-side helpers
+ * (stack switch, DUNE_ENTER with FPU save/restore, raw clone, thread exit).
+ *
+ * struct dune_tf layout (dune.h): rax rbx rcx rdx rsi rdi rbp r8..r15
+ * trapno err rip cs rflags rsp ss  -- 22 quadwords.
+ */
+
+#define TF_RAX		0
+#define TF_TRAPNO	120
+#define TF_RSP		160
+#define TF_SIZE		176
+
+#define GD_KT		0x10
+#define GD_KD		0x18
+#define GD_UT32		0x20
+#define GD_TSS		0x40
+
+#define MSR_STAR	0xC0000081
+#define MSR_LSTAR	0xC0000082
+#define MSR_SFMASK	0xC0000084
+
+/* SYSCALL clears TF, DF, NT and AC.  IF is deliberately kept (see README:
+ * signal delivery and SA_RESTART rely on interrupts inside the syscall path). */
+#define SFMASK_VALUE	0x44500
+
+#define DUNE_TRAPNO_SYSCALL 0x100
+#define SYS_munmap	11
+#define SYS_ioctl	16
+#define SYS_clone	56
+#define SYS_exit	60
+
+.macro PUSH_GPRS
+	pushq %r15
+	pushq %r14
+	pushq %r13
+	pushq %r12
+	pushq %r11
+	pushq %r10
+	pushq %r9
+	pushq %r8
+	pushq %rbp
+	pushq %rdi
+	pushq %rsi
+	pushq %rdx
+	pushq %rcx
+	pushq %rbx
+	pushq %rax
+.endm
+
+.macro POP_GPRS
+	popq %rax
+	popq %rbx
+	popq %rcx
+	popq %rdx
+	popq %rsi
+	popq %rdi
+	popq %rbp
+	popq %r8
+	popq %r9
+	popq %r10
+	popq %r11
+	popq %r12
+	popq %r13
+	popq %r14
+	popq %r15
+.endm
+
+	.text
+
+/*
+ * int dune_enter(void)
+ * Push the callee-saved registers; dune_enter_c() records them (and our
+ * return address) as the guest's starting state and never comes back here
+ * on success: the guest "returns" from dune_enter via __dune_boot.
+ */
+	.globl dune_enter
+	.type dune_enter, @function
+dune_enter:
+	.cfi_startproc
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movq %rsp, %rdi
+	subq $8, %rsp
+	call dune_enter_c
+	addq $8, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+	.cfi_endproc
+	.size dune_enter, .-dune_enter
+
+/*
+ * void dune_host_return(uint64_t *saved, long value, void *unmap, size_t len)
+ * Host only: undo dune_enter's pushes and return `value` from dune_enter
+ * (used when the very first DUNE_ENTER fails).  Unmaps [unmap, +len) first
+ * (the thread block whose stack we are running on).
+ */
+	.globl dune_host_return
+	.hidden dune_host_return
+	.type dune_host_return, @function
+dune_host_return:
+	movq %rdi, %r12
+	movq %rsi, %r13
+	movq %rdx, %rdi
+	movq %rcx, %rsi
+	movl $SYS_munmap, %eax
+	syscall
+	movq %r13, %rax
+	movq %r12, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+	.size dune_host_return, .-dune_host_return
+
+/*
+ * Guest boot stub: the first code every new vCPU runs (CPL0, 64-bit, paging
+ * on, GDTR/IDTR empty).  rdi = &thread->gdtr, rsi = &thread->boot_tf,
+ * rsp = a mapped scratch stack.  Must not fault before lidt.
+ */
+	.globl __dune_boot
+	.hidden __dune_boot
+	.type __dune_boot, @function
+__dune_boot:
+	lgdt (%rdi)
+	lidt dune_idtr(%rip)
+	pushq $GD_KT
+	leaq 1f(%rip), %rax
+	pushq %rax
+	lretq
+1:	movw $GD_KD, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movw $GD_TSS, %ax
+	ltr %ax
+	movl $MSR_LSTAR, %ecx
+	leaq dune_syscall_entry(%rip), %rax
+	movq %rax, %rdx
+	shrq $32, %rdx
+	wrmsr
+	movl $MSR_STAR, %ecx
+	xorl %eax, %eax
+	movl $(((GD_UT32 | 3) << 16) | GD_KT), %edx
+	wrmsr
+	movl $MSR_SFMASK, %ecx
+	movl $SFMASK_VALUE, %eax
+	xorl %edx, %edx
+	wrmsr
+	movq %rsi, %rsp
+	jmp dune_trap_return
+	.size __dune_boot, .-__dune_boot
+
+/*
+ * SYSCALL entry (LSTAR), at CPL0: rcx = return rip, r11 = rflags, rsp is
+ * still the caller's stack.  Skip the red zone, build a struct dune_tf, let
+ * dune_syscall_dispatch() run it, and return with IRETQ (restores rsp,
+ * rflags and rip atomically; rcx/r11 come back as SYSCALL defined them).
+ */
+	.globl dune_syscall_entry
+	.hidden dune_syscall_entry
+	.type dune_syscall_entry, @function
+dune_syscall_entry:
+	leaq -128(%rsp), %rsp
+	pushq $GD_KD			/* ss */
+	pushq %rax			/* rsp: fixed below */
+	pushq %r11			/* rflags */
+	pushq $GD_KT			/* cs */
+	pushq %rcx			/* rip */
+	pushq $0			/* err */
+	pushq $DUNE_TRAPNO_SYSCALL	/* trapno */
+	PUSH_GPRS
+	leaq (TF_SIZE + 128)(%rsp), %rax
+	movq %rax, TF_RSP(%rsp)
+	movq %rsp, %rdi
+	movq %rsp, %rbx
+	andq $-16, %rsp
+	cld
+	call dune_syscall_dispatch
+	movq %rbx, %rsp
+	jmp dune_trap_return
+	.size dune_syscall_entry, .-dune_syscall_entry
+
+/*
+ * IDT stubs: 16 bytes each.  Push a zero error code where the CPU does not,
+ * push the vector, go to the common code.  NMI, #DF and #MC run on their own
+ * IST stack in place; everything else arrives on IST1 and is moved to the
+ * interrupted stack (below its red zone) so handlers can nest.
+ */
+	.p2align 4
+	.globl dune_trap_stubs
+	.hidden dune_trap_stubs
+dune_trap_stubs:
+	vec = 0
+	.rept 256
+	.p2align 4
+	.if (vec == 8) || (vec == 10) || (vec == 11) || (vec == 12) || (vec == 13) || (vec == 14) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
+	.else
+	pushq $0
+	.endif
+	pushq $vec
+	.if (vec == 2) || (vec == 8) || (vec == 18)
+	jmp dune_trap_inplace
+	.else
+	jmp dune_trap_common
+	.endif
+	vec = vec + 1
+	.endr
+
+/* On IST1: [rsp] vector, err, rip, cs, rflags, rsp, ss. */
+dune_trap_common:
+	pushq %rax
+	pushq %rbx
+	/* 0 rbx, 8 rax, 16 vector, 24 err, 32 rip, 40 cs, 48 rflags, 56 rsp, 64 ss */
+	leaq dune_trap_copy_start(%rip), %rax
+	cmpq %rax, 32(%rsp)
+	jb 1f
+	leaq dune_trap_copy_end(%rip), %rax
+	cmpq %rax, 32(%rsp)
+	jae 1f
+	jmp dune_trap_nested		/* faulted while moving a frame: stack is bad */
+1:	testb $3, 40(%rsp)
+	jnz 3f				/* from CPL3: stay on the IST stack */
+	movq 56(%rsp), %rax
+	subq $128, %rax
+	andq $-16, %rax
+dune_trap_copy_start:
+	movq 64(%rsp), %rbx
+	movq %rbx, -8(%rax)
+	movq 56(%rsp), %rbx
+	movq %rbx, -16(%rax)
+	movq 48(%rsp), %rbx
+	movq %rbx, -24(%rax)
+	movq 40(%rsp), %rbx
+	movq %rbx, -32(%rax)
+	movq 32(%rsp), %rbx
+	movq %rbx, -40(%rax)
+	movq 24(%rsp), %rbx
+	movq %rbx, -48(%rax)
+	movq 16(%rsp), %rbx
+	movq %rbx, -56(%rax)
+	movq 8(%rsp), %rbx
+	movq %rbx, -64(%rax)
+	movq 0(%rsp), %rbx
+	movq %rbx, -72(%rax)
+dune_trap_copy_end:
+	leaq -72(%rax), %rsp
+3:	popq %rbx
+	popq %rax
+	PUSH_GPRS
+	movq %rsp, %rdi
+	movq %rsp, %rbx
+	andq $-16, %rsp
+	cld
+	call dune_trap_dispatch
+	movq %rbx, %rsp
+	.globl dune_trap_return
+	.hidden dune_trap_return
+dune_trap_return:
+	POP_GPRS
+	addq $16, %rsp			/* trapno, err */
+	iretq
+
+dune_trap_inplace:
+	PUSH_GPRS
+	movq %rsp, %rdi
+	movq %rsp, %rbx
+	andq $-16, %rsp
+	cld
+	call dune_trap_dispatch
+	movq %rbx, %rsp
+	jmp dune_trap_return
+
+dune_trap_nested:
+	andq $-16, %rsp
+	cld
+	call dune_trap_nested_fatal
+	ud2
+
+/*
+ * void dune_switch_stack(uintptr_t top, void (*fn)(void *), void *arg)
+ */
+	.globl dune_switch_stack
+	.hidden dune_switch_stack
+	.type dune_switch_stack, @function
+dune_switch_stack:
+	movq %rdi, %rsp
+	movq %rdx, %rdi
+	xorl %ebp, %ebp
+	call *%rsi
+	ud2
+	.size dune_switch_stack, .-dune_switch_stack
+
+/*
+ * long dune_host_enter(int fd, unsigned long req, struct dune_config *conf,
+ *                      void *fpu, int fpu_mode)
+ * Host only.  Restore the guest's FPU/SSE/AVX state, ioctl(DUNE_ENTER), and
+ * save it again before any compiled code can touch those registers.
+ */
+	.globl dune_host_enter
+	.hidden dune_host_enter
+	.type dune_host_enter, @function
+dune_host_enter:
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	movq %rcx, %rbx
+	movl %r8d, %r12d
+	movq %rdx, %r13
+	cmpl $2, %r12d
+	jne 1f
+	movl $-1, %eax
+	movl $-1, %edx
+	xrstor64 (%rbx)
+	jmp 2f
+1:	cmpl $1, %r12d
+	jne 2f
+	fxrstor64 (%rbx)
+2:	movq %r13, %rdx
+	movl $SYS_ioctl, %eax
+	syscall
+	movq %rax, %r13
+	cmpl $2, %r12d
+	jne 3f
+	movl $-1, %eax
+	movl $-1, %edx
+	xsave64 (%rbx)
+	jmp 4f
+3:	cmpl $1, %r12d
+	jne 4f
+	fxsave64 (%rbx)
+4:	movq %r13, %rax
+	popq %r13
+	popq %r12
+	popq %rbx
+	ret
+	.size dune_host_enter, .-dune_host_enter
+
+/* void dune_fpu_save(void *area, int mode) */
+	.globl dune_fpu_save
+	.hidden dune_fpu_save
+	.type dune_fpu_save, @function
+dune_fpu_save:
+	cmpl $2, %esi
+	jne 1f
+	movl $-1, %eax
+	movl $-1, %edx
+	xsave64 (%rdi)
+	ret
+1:	cmpl $1, %esi
+	jne 2f
+	fxsave64 (%rdi)
+2:	ret
+	.size dune_fpu_save, .-dune_fpu_save
+
+/*
+ * long dune_raw_clone(unsigned long flags, uintptr_t stack, void *ptid,
+ *                     void *ctid, unsigned long tls, void (*fn)(void *), void *arg)
+ * Host only.  The child runs fn(arg) on `stack` and exits if fn returns.
+ */
+	.globl dune_raw_clone
+	.hidden dune_raw_clone
+	.type dune_raw_clone, @function
+dune_raw_clone:
+	movq 8(%rsp), %rax
+	andq $-16, %rsi
+	subq $16, %rsi
+	movq %r9, 0(%rsi)
+	movq %rax, 8(%rsi)
+	movq %rcx, %r10
+	movl $SYS_clone, %eax
+	syscall
+	testq %rax, %rax
+	jz 1f
+	ret
+1:	xorl %ebp, %ebp
+	popq %rax
+	popq %rdi
+	call *%rax
+	movl $SYS_exit, %eax
+	xorl %edi, %edi
+	syscall
+	ud2
+	.size dune_raw_clone, .-dune_raw_clone
+
+/*
+ * void dune_exit_unmap(void *addr, size_t len, long status)
+ * Host only: munmap the block holding our own stack, then exit the thread.
+ */
+	.globl dune_exit_unmap
+	.hidden dune_exit_unmap
+	.type dune_exit_unmap, @function
+dune_exit_unmap:
+	movq %rdx, %r12
+	movl $SYS_munmap, %eax
+	syscall
+	movq %r12, %rdi
+	movl $SYS_exit, %eax
+	syscall
+	ud2
+	.size dune_exit_unmap, .-dune_exit_unmap
+
+/* Signal return trampoline for libdune's host handlers (SA_RESTORER). */
+	.globl dune_sigreturn_tramp
+	.hidden dune_sigreturn_tramp
+	.type dune_sigreturn_tramp, @function
+dune_sigreturn_tramp:
+	movl $15, %eax		/* rt_sigreturn */
+	syscall
+	ud2
+	.size dune_sigreturn_tramp, .-dune_sigreturn_tramp
+
+	.section .note.GNU-stack, "", @progbits

@@ -1,0 +1,173 @@
+/*
+ * internal.h - libdune internals shared by dune.c, host.c, trap.c and entry.S.
+ */
+#ifndef LIBDUNE_INTERNAL_H
+#define LIBDUNE_INTERNAL_H
+
+#include <signal.h>
+#include <stdint.h>
+#include "dune.h"
+#include "layout.h"
+#include "pt.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+
+/* Per-thread memory block (one mmap, see alloc_thread() in host.c):
+ *   [guard][host-loop stack][guard][IST stacks][struct dune_thread + xsave area]
+ * Everything from the IST stacks on is mapped in the guest page table
+ * (without PTE_U); the host-loop stack is not. */
+#define HOST_STACK_SIZE		(256UL * 1024)
+#define IST_STACK_SIZE		(32UL * 1024)
+#define NR_IST			4	/* 1: all ordinary vectors, 2: NMI, 3: #DF, 4: #MC */
+
+/* 64-bit TSS (Intel SDM vol. 3, 8.7). */
+struct __attribute__((packed)) x86_tss {
+	uint32_t reserved0;
+	uint64_t rsp[3];
+	uint64_t reserved1;
+	uint64_t ist[8];	/* ist[0] unused: IST indices are 1..7 */
+	uint64_t reserved2;
+	uint16_t reserved3;
+	uint16_t iomap_base;
+};
+
+/* The kernel's struct sigaction for rt_sigaction (x86-64). */
+struct k_sigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+#define DUNE_MAX_SIG	(255 - DUNE_SIGNAL_INTR_BASE)	/* 55: highest signal with a vector */
+
+struct dune_thread {
+	struct dune_config conf;	/* ioctl argument */
+	struct dune_tf boot_tf;		/* state __dune_boot starts the guest in */
+	uint64_t gdt[GD_ENTRIES] __attribute__((aligned(16)));
+	struct x86_tss tss __attribute__((aligned(16)));
+	uint16_t gdtr_pad[3];
+	struct x86_dtr gdtr;		/* 2-byte aligned limit, base follows */
+
+	void *block;			/* whole mmap, for munmap at thread exit */
+	size_t block_size;
+	uintptr_t guest_start;		/* first byte mapped in the guest page table */
+	uintptr_t host_stack_top;
+	uintptr_t ist_top[NR_IST + 1];
+
+	volatile uint64_t pending;	/* host signals not yet queued for the guest (bit = signo) */
+	siginfo_t siginfo[DUNE_MAX_SIG + 1];
+
+	uint64_t tlb_gen;		/* dune_tlb_gen last seen by this thread's guest */
+	uint64_t *enter_saved;		/* dune_enter's saved registers until the first successful entry */
+	int fpu_mode;			/* 0 none, 1 fxsave, 2 xsave */
+	uint8_t *fpu;			/* 64-byte aligned save area (guest FPU state while on the host) */
+};
+
+/* ---- globals (dune.c) ---- */
+extern int dune_fd HIDDEN;
+extern struct dune_layout dune_layout HIDDEN;
+extern struct pt dune_pt HIDDEN;
+extern bool dune_map_full HIDDEN;
+extern volatile uint64_t dune_tlb_gen HIDDEN;
+extern uint64_t dune_idt[512] HIDDEN;
+extern struct x86_dtr dune_idtr HIDDEN;
+extern size_t dune_fpu_size HIDDEN;
+extern int dune_fpu_mode HIDDEN;
+
+extern dune_intr_cb dune_intr_cbs[256] HIDDEN;
+extern dune_pgflt_cb dune_pgflt_handler HIDDEN;
+extern dune_syscall_cb dune_syscall_handler HIDDEN;
+
+/* Guest view of signal dispositions (see host.c). */
+extern struct k_sigaction dune_guest_sigact[DUNE_MAX_SIG + 1] HIDDEN;
+
+/* The calling thread's Dune state (same TLS in host and guest mode). */
+extern __thread struct dune_thread *dune_self __attribute__((tls_model("initial-exec"))) HIDDEN;
+
+/* ---- page-table lock (dune.c): usable on the host and in the guest (there it also disables interrupts) ---- */
+uint64_t dune_pt_lock(void) HIDDEN;
+void dune_pt_unlock(uint64_t flags) HIDDEN;
+
+/* Map [va, va+len) per the layout with MAPS_* protections, user or libdune-private. Caller holds the lock. */
+int dune_map_range_locked(uintptr_t va, size_t len, int prot, bool user) HIDDEN;
+/* Re-read /proc/self/maps and mirror [start, end) (start == end == 0: everything). Takes the lock. */
+int dune_sync_from_maps(uintptr_t start, uintptr_t end) HIDDEN;
+
+void dune_pt_lock_reset(void) HIDDEN;
+bool dune_is_inited(void) HIDDEN;
+/* VMA containing addr from /proc/self/maps (MAPS_* prot); also reports the [stack] start. 0 or -ENOENT. */
+int dune_find_vma(uintptr_t addr, uintptr_t *start, uintptr_t *end, int *prot, uintptr_t *stack_start) HIDDEN;
+
+static inline void *host_or_guest_mmap(size_t len)
+{
+	long r = dune_syscall6(9 /* mmap */, 0, (long)len, 3 /* RW */, 0x22 /* PRIVATE|ANON */, -1, 0);
+
+	return (r < 0 && r > -4096) ? NULL : (void *)r;
+}
+
+static inline void host_or_guest_munmap(void *p, size_t len)
+{
+	dune_syscall6(11 /* munmap */, (long)p, (long)len, 0, 0, 0, 0);
+}
+
+/* ---- host side (host.c) ---- */
+void dune_brk_init(void) HIDDEN;
+int dune_enter_c(uint64_t *saved) HIDDEN;
+int dune_host_signals_init(void) HIDDEN;
+
+/* ---- guest side (trap.c) ---- */
+void dune_trap_dispatch(struct dune_tf *tf) HIDDEN;
+void dune_syscall_dispatch(struct dune_tf *tf) HIDDEN;
+
+/* libdune-private VMCALL numbers, handled by the host loop. */
+#define DUNE_VMCALL_PGFLT_SYNC	0x7d000001	/* rdi = address: map the VMA holding it */
+
+/* ---- entry.S ---- */
+extern char dune_syscall_entry[] HIDDEN;
+extern char dune_trap_stubs[] HIDDEN;	/* 256 stubs, DUNE_TRAP_STUB_SIZE bytes apart */
+#define DUNE_TRAP_STUB_SIZE 16
+extern char __dune_boot[] HIDDEN;
+void dune_switch_stack(uintptr_t top, void (*fn)(void *), void *arg) HIDDEN __attribute__((noreturn));
+long dune_host_enter(int fd, unsigned long req, struct dune_config *conf, void *fpu, int fpu_mode) HIDDEN;
+long dune_raw_clone(unsigned long flags, uintptr_t stack, void *ptid, void *ctid, unsigned long tls,
+		    void (*fn)(void *), void *arg) HIDDEN;
+void dune_exit_unmap(void *addr, size_t len, long status) HIDDEN __attribute__((noreturn));
+void dune_fpu_save(void *area, int mode) HIDDEN;
+
+/* Raw host syscall (never through glibc, no errno). */
+static inline long host_syscall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+	register long r10 __asm__("r10") = a3;
+	register long r8 __asm__("r8") = a4;
+	register long r9 __asm__("r9") = a5;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* VMCALL form of a syscall, guest only.  *flags gets the host's rcx (bit 0: flush TLB). */
+static inline long vmcall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5,
+			   const struct dune_tf *tf, uint64_t *flags)
+{
+	register long r10 __asm__("r10") = a3;
+	register long r8 __asm__("r8") = a4;
+	register long r9 __asm__("r9") = a5;
+	register const struct dune_tf *r12 __asm__("r12") = tf;
+	uint64_t rcx = 0;
+	long ret;
+
+	__asm__ volatile("vmcall"
+			 : "=a"(ret), "+c"(rcx)
+			 : "a"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9), "r"(r12)
+			 : "r11", "memory");
+	if (flags)
+		*flags = rcx;
+	return ret;
+}
+
+#endif /* LIBDUNE_INTERNAL_H */
