@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal to libdune.so (the host unit tests link the source directly). */
+#pragma GCC visibility push(hidden)
+
 #define MAPS_R		0x1
 #define MAPS_W		0x2
 #define MAPS_X		0x4
@@ -36,5 +39,7 @@ struct maps_entry {
  */
 typedef int (*maps_cb)(const struct maps_entry *e, void *arg);
 int maps_parse(const char *buf, size_t len, maps_cb cb, void *arg);
+
+#pragma GCC visibility pop
 
 #endif /* LIBDUNE_MAPS_H */

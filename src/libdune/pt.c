@@ -178,7 +178,7 @@ static int check_range(uint64_t va, uint64_t len)
 int pt_map(struct pt *pt, uint64_t va, uint64_t len, physaddr_t pa, uint64_t flags)
 {
 	int allow_big = !(flags & PT_MAP_NOBIG);
-	ptent_t leaf = (flags & LEAF_KEEP & ~PTE_PS) | PTE_P;
+	ptent_t leaf = (flags & LEAF_KEEP & ~(PTE_PS | PT_MAP_NOBIG)) | PTE_P;
 	int ret = check_range(va, len);
 
 	if (ret)

@@ -17,6 +17,9 @@
 #include <stdint.h>
 #include "mmu.h"
 
+/* Internal to libdune.so (the host unit tests link the source directly). */
+#pragma GCC visibility push(hidden)
+
 struct pt_ops {
 	/* Return a zeroed, 4 KiB-aligned page and store its physical address. NULL on OOM. */
 	void *(*alloc_page)(void *arg, physaddr_t *pa);
@@ -76,5 +79,7 @@ int pt_split_big(struct pt *pt, uint64_t va);
 /* Call cb for each present leaf intersecting [start, end); stop early if cb returns non-zero. */
 typedef int (*pt_walk_cb)(void *arg, uint64_t va, ptent_t *leaf, int level);
 int pt_walk(const struct pt *pt, uint64_t start, uint64_t end, pt_walk_cb cb, void *arg);
+
+#pragma GCC visibility pop
 
 #endif /* LIBDUNE_PT_H */
