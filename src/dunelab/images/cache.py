@@ -36,9 +36,9 @@ def cache_root() -> Path:
     return dunelab_home() / "cache" / "images"
 
 
-def _digest_files(h: hashlib._Hash, files: Iterable[Path], base: Path) -> None:
+def _digest_files(h, files: Iterable[Path]) -> None:
     for f in sorted(files):
-        rel = f.relative_to(base).as_posix()
+        rel = f"{f.parent.name}/{f.name}"      # guest/init, images/rootfs.py: flat directories
         data = f.read_bytes()
         # length-prefixed so a renamed file or moved bytes can never collide
         h.update(f"{rel}\0{len(data)}\0".encode())
@@ -50,32 +50,35 @@ def compute_key(recipe_json: str, sources: Iterable[Path], guest_files: Iterable
     h = hashlib.sha256()
     h.update(b"dunelab-image-v1\0")
     h.update(recipe_json.encode() + b"\0")
-    _digest_files(h, sources, PACKAGE_DIR.parent)
-    _digest_files(h, guest_files, PACKAGE_DIR.parent)
+    _digest_files(h, sources)
+    _digest_files(h, guest_files)
     for suite in sorted(mirrors):
         h.update(f"mirror\0{suite}\0{mirrors[suite]}\0".encode())
     h.update(extra.encode())
     return h.hexdigest()
 
 
-def all_sources() -> list[Path]:
-    return sorted(PACKAGE_DIR.glob("*.py"))
+def all_sources(package_dir: Path | None = None) -> list[Path]:
+    return sorted((package_dir or PACKAGE_DIR).glob("*.py"))
 
 
-def all_guest_files() -> list[Path]:
-    return sorted(p for p in GUEST_DIR.iterdir() if p.is_file() and not p.name.startswith("."))
+def all_guest_files(guest_dir: Path | None = None) -> list[Path]:
+    d = guest_dir or GUEST_DIR
+    return sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def rootfs_key(recipe, mirrors: dict[str, str]) -> str:
-    return compute_key(recipe.normalized(*ROOTFS_RECIPE_KEYS),
-                       [PACKAGE_DIR / s for s in ROOTFS_SOURCES],
-                       [GUEST_DIR / g for g in ROOTFS_GUEST_FILES], mirrors)
+def rootfs_key(recipe, mirrors: dict[str, str], package_dir: Path | None = None,
+               guest_dir: Path | None = None) -> str:
+    pkg, guest = package_dir or PACKAGE_DIR, guest_dir or GUEST_DIR
+    return compute_key(recipe.normalized(*ROOTFS_RECIPE_KEYS), [pkg / s for s in ROOTFS_SOURCES],
+                       [guest / g for g in ROOTFS_GUEST_FILES], mirrors)
 
 
-def image_key(recipe, mirrors: dict[str, str]) -> str:
+def image_key(recipe, mirrors: dict[str, str], package_dir: Path | None = None,
+              guest_dir: Path | None = None) -> str:
     # The rootfs key is folded in, so anything that rebuilds the rootfs also rebuilds the forms.
-    return compute_key(recipe.normalized(), all_sources(), all_guest_files(), mirrors,
-                       extra=rootfs_key(recipe, mirrors))
+    return compute_key(recipe.normalized(), all_sources(package_dir), all_guest_files(guest_dir),
+                       mirrors, extra=rootfs_key(recipe, mirrors, package_dir, guest_dir))
 
 
 def entry_dir(kind: str, key: str) -> Path:

@@ -51,9 +51,8 @@ def customize(recipe: Recipe, tree: Path, log: Path) -> None:
         f.unlink()
     run_logged(chroot_argv(tree, "systemctl", "enable", *_ENABLE), log, STEP)
     run_logged(chroot_argv(tree, "systemctl", "disable", *_DISABLE), log, STEP, check=False)
-    # Keys arrive with the seed before systemd starts; an image-wide key must never be generated.
-    run_logged(chroot_argv(tree, "systemctl", "mask", "ssh-keygen.service", "sshd-keygen.service"),
-               log, STEP, check=False)
+    # Host keys: Debian generates them only in openssh-server's postinst (removed above and in
+    # the rootfs stage), never at boot, so the seed's key is the only one sshd ever sees.
 
 
 def build_disk(recipe: Recipe, rootfs: Path, out: Path, work: Path, log: Path,

@@ -145,15 +145,16 @@ def select_modules(moddir: Path, wanted: list[str]) -> tuple[list[str], list[str
     return sorted(files), builtin_hits
 
 
-def _busybox_applets(stage: Path, busybox: Path) -> int:
+def _busybox_applets(stage: Path, busybox: Path, taken: set[str]) -> int:
     out = capture([str(busybox), "--list-full"], STEP)
     n = 0
     for rel in out.split():
         if rel == "linuxrc":
             continue
         link = stage / rel
-        if link.exists() or link.is_symlink():
-            continue                  # a real program (kmod, sshd ...) wins over the applet
+        # A real program (kmod's lsmod, sshd ...) wins over the applet, wherever it is on PATH.
+        if link.exists() or link.is_symlink() or Path(rel).name in taken:
+            continue
         link.parent.mkdir(parents=True, exist_ok=True)
         os.symlink("/usr/bin/busybox", link)
         n += 1
@@ -183,16 +184,19 @@ def populate(recipe: Recipe, rootfs: Path, stage: Path, log: Path) -> dict:
     busybox = "/usr/bin/busybox"
     copy_in(rootfs, stage, busybox)
     libs: set[str] = set()
+    taken: set[str] = set()
     for b in ir["binaries"]:
         copy_in(rootfs, stage, b)
+        taken.add(PurePosixPath(b).name)
         for alias in _aliases(rootfs, b):
             copy_in(rootfs, stage, alias)
+            taken.add(PurePosixPath(alias).name)
         libs.update(shared_libs(rootfs, b))
     for lib in sorted(libs):
         copy_in(rootfs, stage, lib)
     for f in ir["files"]:
         copy_in(rootfs, stage, f)
-    applets = _busybox_applets(stage, rootfs / busybox.lstrip("/"))
+    applets = _busybox_applets(stage, rootfs / busybox.lstrip("/"), taken)
 
     # Kernel modules + a fresh index covering just these, so modprobe resolves dependencies.
     moddir = rootfs / "usr/lib/modules" / krel
