@@ -421,6 +421,62 @@ void dune_vm_put(struct dune_vm *vm)
 /* ------------------------------------------------------------ EPT faults */
 
 /*
+ * get_user_pages() refuses VM_IO/VM_PFNMAP areas such as the vDSO's vvar
+ * page, which guest code reads on every clock_gettime().  Map such frames
+ * read-only, and only if they are RAM (pfn_valid), never device memory: a
+ * write-back EPT mapping of MMIO would be wrong.  Coherence still comes from
+ * the notifier (zapping a PFN mapping invalidates it like any other PTE).
+ */
+static int ept_map_pfnmap(struct dune_vm *vm, u64 gpa, unsigned long hva,
+			  bool write, unsigned long seq)
+{
+	void *prealloc[EPT_LEVELS - 1] = {};
+	int nprealloc = 0, i, ret = 1;
+	struct vm_area_struct *vma;
+	unsigned long pfn;
+	u64 *leaf;
+
+	if (write)
+		return 1;
+	mmap_read_lock(current->mm);
+	vma = find_vma(current->mm, hva);
+	if (!vma || vma->vm_start > hva || !(vma->vm_flags & VM_READ) ||
+	    !(vma->vm_flags & (VM_IO | VM_PFNMAP)) ||
+	    follow_pfn(vma, hva, &pfn) || !pfn_valid(pfn)) {
+		mmap_read_unlock(current->mm);
+		return 1;
+	}
+	mmap_read_unlock(current->mm);
+
+	for (i = 0; i < EPT_LEVELS - 1; i++) {
+		struct page *pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+
+		if (!pg)
+			break;
+		prealloc[nprealloc++] = page_address(pg);
+	}
+	spin_lock(&vm->ept_lock);
+	if (vm->dead || vm->mmu_invalidating || vm->mmu_seq != seq) {
+		ret = 0;	/* raced with an invalidation: refault */
+	} else {
+		leaf = ept_leaf(vm, gpa, prealloc, &nprealloc);
+		if (leaf) {
+			WRITE_ONCE(*leaf, ((u64)pfn << PAGE_SHIFT) |
+				   VMX_EPT_READABLE_MASK | VMX_EPT_EXECUTABLE_MASK |
+				   (EPT_MT_WB << VMX_EPT_MT_EPTE_SHIFT));
+			ret = 0;
+		} else {
+			ret = -ENOMEM;
+		}
+	}
+	spin_unlock(&vm->ept_lock);
+	for (i = 0; i < nprealloc; i++)
+		if (prealloc[i])
+			free_page((unsigned long)prealloc[i]);
+	return ret;
+}
+
+/*
  * Handle an EPT violation at gpa.  Returns 0 to retry the guest, 1 if the
  * access is outside the process's memory (-> DUNE_RET_EPT_VIOLATION), or a
  * negative errno.  Runs preemptible, interrupts on, as current.
@@ -458,7 +514,7 @@ int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual)
 	if (n == -EINTR || n == -ERESTARTSYS)
 		return 0;	/* fatal signal: the run loop will notice */
 	if (n != 1)
-		return 1;	/* not mapped, or no permission for this access */
+		return ept_map_pfnmap(vm, gpa, hva, write, seq);
 
 	for (i = 0; i < EPT_LEVELS - 1; i++) {
 		struct page *pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);

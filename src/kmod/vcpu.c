@@ -58,9 +58,6 @@ static int validate_conf(const struct dune_config *c)
 		return -EINVAL;
 	if (c->rflags & ~(u64)DUNE_RFLAGS_OK)
 		return -EINVAL;
-	/* CR3 is a guest-physical address; bits 3/4 (PWT/PCD) may be set. */
-	if ((c->cr3 & ~(PAGE_MASK | 0x18ULL)) || c->cr3 >= dune_caps.phys_limit)
-		return -EINVAL;
 	return 0;
 }
 
@@ -113,40 +110,42 @@ static void vcpu_to_conf(const struct dune_vcpu *v, struct dune_config *c)
 }
 
 /*
- * Make the vCPU's VMCS current on this CPU.  Preemption must be off.
- * -EAGAIN: VMX is not on here (CPU going offline); retry elsewhere.
+ * Make the vCPU's VMCS current on this CPU.  Preemption must be off and
+ * interrupts on; returns 0 with interrupts OFF, so that nothing (hotplug,
+ * the reboot notifier's VMXOFF IPI) can leave VMX operation under us until
+ * the caller re-enables them.  -EAGAIN: VMX is not on here (CPU leaving).
  */
 static int vcpu_load(struct dune_vcpu *vcpu)
 {
 	int cpu = smp_processor_id();
 	struct dune_cpu *dc = this_cpu_ptr(&dune_cpu);
 	u64 pa = __pa(vcpu->vmcs);
-	int old;
+	int old = READ_ONCE(vcpu->cpu);
 
-	if (unlikely(!dc->vmx_on))
+	/* Migrated: a VMCS may be active on one CPU only, clear it there. */
+	if (old >= 0 && old != cpu) {
+		smp_call_function_single(old, dune_vcpu_clear_on_cpu, vcpu, 1);
+		smp_rmb();
+		if (WARN_ON_ONCE(READ_ONCE(vcpu->cpu) >= 0))
+			return -EIO;
+	}
+
+	local_irq_disable();
+	if (unlikely(!dc->vmx_on)) {
+		local_irq_enable();
 		return -EAGAIN;
+	}
 	if (likely(READ_ONCE(vcpu->cpu) == cpu)) {
 		if (dc->current_vmcs != vcpu->vmcs) {
-			if (dune_vmptrld(pa))
+			if (dune_vmptrld(pa)) {
+				local_irq_enable();
 				return -EIO;
+			}
 			dc->current_vmcs = vcpu->vmcs;
 		}
 		return 0;
 	}
 
-	/* Migrated (or first run): a VMCS may be active on one CPU only. */
-	old = READ_ONCE(vcpu->cpu);
-	if (old >= 0)
-		smp_call_function_single(old, dune_vcpu_clear_on_cpu, vcpu, 1);
-	smp_rmb();
-	if (WARN_ON_ONCE(READ_ONCE(vcpu->cpu) >= 0))
-		return -EIO;
-
-	local_irq_disable();
-	if (!dc->vmx_on) {
-		local_irq_enable();
-		return -EAGAIN;
-	}
 	dune_vmclear(pa);	/* launch state "clear": next entry is VMLAUNCH */
 	if (dune_vmptrld(pa)) {
 		local_irq_enable();
@@ -156,7 +155,6 @@ static int vcpu_load(struct dune_vcpu *vcpu)
 	list_add(&vcpu->cpu_link, &dc->loaded);
 	vcpu->launched = false;
 	WRITE_ONCE(vcpu->cpu, cpu);
-	local_irq_enable();
 
 	/* Let EPT invalidations reach this CPU before we can cache anything. */
 	cpumask_set_cpu(cpu, vcpu->vm->cpus_used);
@@ -178,8 +176,11 @@ static int vcpu_load(struct dune_vcpu *vcpu)
 	return 0;
 }
 
-/* Load a vCPU, waiting out a CPU that is leaving.  Returns with preemption off on success. */
-static int vcpu_load_preempt_off(struct dune_vcpu *vcpu)
+/*
+ * Load a vCPU, waiting out a CPU that is leaving.  On success returns with
+ * preemption and interrupts off.
+ */
+static int vcpu_load_irqoff(struct dune_vcpu *vcpu)
 {
 	int r;
 
@@ -203,8 +204,14 @@ static void inject_pending(struct dune_vcpu *vcpu)
 	unsigned long vec;
 	u32 intr_state;
 
-	if (bitmap_empty(vcpu->pending_intr, DUNE_NR_VECTORS))
+	if (bitmap_empty(vcpu->pending_intr, DUNE_NR_VECTORS)) {
+		if (vcpu->window_exiting) {
+			vmcs_clear_bits(CPU_BASED_VM_EXEC_CONTROL,
+					CPU_BASED_INTR_WINDOW_EXITING);
+			vcpu->window_exiting = false;
+		}
 		return;
+	}
 	/* An event being re-delivered (IDT vectoring) goes first. */
 	if (vmcs_read(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK)
 		goto window;
@@ -365,7 +372,7 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 		if (vcpu->vm->dead)
 			return -ESRCH;
 
-		r = vcpu_load_preempt_off(vcpu);
+		r = vcpu_load_irqoff(vcpu);
 		if (r)
 			return r;
 
@@ -380,7 +387,6 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 		dune_vmcs_set_host_per_entry();
 		sync_guest_bases(vcpu);
 
-		local_irq_disable();
 		if (read_thread_flags() & DUNE_HOST_WORK) {
 			local_irq_enable();
 			preempt_enable();
@@ -403,9 +409,9 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 		vcpu->launched = true;
 		vcpu_capture_exit(vcpu);
 		dune_handle_exit_irqoff(vcpu);
+		/* Cheap, VMCS-only handlers: still interrupts off, see vcpu_load(). */
+		r = dune_handle_exit(vcpu, conf);
 		local_irq_enable();
-
-		r = dune_handle_exit(vcpu, conf);	/* VMCS still current */
 		preempt_enable();
 
 		if (r == DUNE_EXIT_SLOW_EPT) {
@@ -523,6 +529,7 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 {
 	struct dune_config conf;
 	struct dune_vcpu *vcpu, *old = NULL;
+	bool cr3_bad;
 	int r;
 
 	BUILD_BUG_ON(offsetof(struct dune_gprs, rax) != DUNE_GPR_RAX);
@@ -539,6 +546,13 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 	if (r)
 		return r;
 
+	/*
+	 * CR3 is a guest-physical address (bits 3/4 = PWT/PCD allowed).  A
+	 * resume may hand back whatever the guest itself loaded.
+	 */
+	cr3_bad = conf.cr3 >= dune_caps.phys_limit ||
+		  (conf.cr3 & ~(PAGE_MASK | 0x18ULL));
+
 	dune_file_reap(df, false);
 
 	mutex_lock(&df->lock);
@@ -550,7 +564,12 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 			old = vcpu;
 		}
 		vcpu = NULL;
-	} else if (!vcpu || vcpu->id != conf.vcpu) {
+	} else if (!vcpu || vcpu->id != conf.vcpu ||
+		   (cr3_bad && conf.cr3 != vcpu->cr3)) {
+		mutex_unlock(&df->lock);
+		return -EINVAL;
+	}
+	if (conf.vcpu == 0 && cr3_bad) {
 		mutex_unlock(&df->lock);
 		return -EINVAL;
 	}
