@@ -29,6 +29,7 @@
 #include <asm/special_insns.h>
 #include <asm/segment.h>
 #include <asm/traps.h>
+#include <uapi/asm/vmx.h>
 
 #include "dune_internal.h"
 #include "vmx_ops.h"
@@ -406,8 +407,10 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 			conf->status = err;
 			return DUNE_RET_NOENTER;
 		}
-		vcpu->launched = true;
 		vcpu_capture_exit(vcpu);
+		/* A failed entry (exit reason bit 31) does not launch the VMCS. */
+		if (!(vcpu->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY))
+			vcpu->launched = true;
 		dune_handle_exit_irqoff(vcpu);
 		/* Cheap, VMCS-only handlers: still interrupts off, see vcpu_load(). */
 		r = dune_handle_exit(vcpu, conf);
