@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "uapi/dune.h"	/* the /dev/dune ABI (src/kmod/uapi/dune.h; installed as dune/uapi/dune.h) */
 #include "mmu.h"
 #include "cpu-x86.h"
 
