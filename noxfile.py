@@ -4,6 +4,7 @@ so a session starts in seconds and tests exactly what the CLI uses.
     nox -s lint      ruff over the Python code
     nox -s tests     unit tests: fast, no VM
     nox -s lab       boot the default lab (Bochs here) and run the integration + testinfra checks
+    nox -s dune      boot the lab, install Dune, and run the in-guest Dune tests
     nox -s nightly   every scenario on every backend this host can run (filled in by later work)
 """
 
@@ -33,7 +34,13 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lab(session: nox.Session) -> None:
     """The lab proof: a VMX guest boots, answers SSH, passes the testinfra checks, and is torn down."""
-    session.run(*PYTEST, "-m", "vm", "tests/integration", *session.posargs, external=True)
+    session.run(*PYTEST, "-m", "vm and not dune", "tests/integration", *session.posargs, external=True)
+
+
+@nox.session
+def dune(session: nox.Session) -> None:
+    """Dune itself in a VMX guest: module load, libdune programs, hostile programs, clean dmesg, rmmod."""
+    session.run(*PYTEST, "-m", "dune", "tests/integration", *session.posargs, external=True)
 
 
 @nox.session

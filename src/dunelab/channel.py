@@ -6,12 +6,17 @@ lab costs one SSH handshake per process — about a second in Bochs.
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import fabric
 import paramiko
+
+# Paramiko's transport thread logs a traceback for every refused banner while a guest boots; the
+# outcome of each attempt is reported by try_connect instead.
+logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The `dunelab` command: doctor, image build, up, exec, ssh, down, status.
+"""The `dunelab` command: doctor, image build, up, exec, ssh, provision, down, status, lab run.
 
 Errors the user can act on (DunelabError) print as one line and exit 2; SIGTERM and SIGHUP unwind like
 Ctrl-C, so a booting VM is killed on the way out instead of being left behind.
@@ -100,6 +100,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_provision(args: argparse.Namespace) -> int:
+    from .provisioning import provision
+
+    lab = Lab(load_lab(args.lab))
+    art = provision(lab)
+    console.print(f"Dune installed in lab {lab.spec.name}: dune.ko, libdune, {len(art.guest_tests)} guest tests, "
+                  f"{len(art.hostile_tests)} hostile programs (artifacts {art.dir})")
+    return 0
+
+
 def cmd_lab_run(args: argparse.Namespace) -> int:
     from .pipeline import run_lab
 
@@ -133,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("command", nargs=argparse.REMAINDER)
     ssh = lab_cmd("ssh", cmd_ssh, "interactive SSH into the guest")
     ssh.add_argument("command", nargs=argparse.REMAINDER)
+    lab_cmd("provision", cmd_provision, "build Dune for the guest's kernel and install it into the running lab")
     lab_cmd("down", cmd_down, "stop the lab's VM")
     run = sub.add_parser("lab", help="whole-lab workflows").add_subparsers(dest="lab_cmd", required=True,
                                                                            metavar="ACTION")

@@ -1,0 +1,102 @@
+"""Dune in the lab guest: the module loads, libdune's programs run in VMX non-root ring 0 with real
+effects, hostile programs end cleanly, the kernel log stays clean and the module unloads.
+
+Runs only where the guest has VMX (Bochs, or QEMU/KVM with nested VMX); elsewhere it says so.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+import pytest
+
+from dunelab.artifacts import Artifacts
+from dunelab.channel import Channel
+
+pytestmark = [pytest.mark.vm, pytest.mark.dune]
+
+GUEST_DIR = "/root/dune-tests"
+PROGRAM_TIMEOUT = 900  # Bochs runs guest code ~200x slower than native
+
+
+@dataclass
+class DuneGuest:
+    chan: Channel
+    art: Artifacts
+    mark: str
+
+    def run(self, path: str, timeout: float = PROGRAM_TIMEOUT):
+        # `timeout` in the guest too: a hung Dune program must not hang the suite.
+        return self.chan.run(f"timeout -s KILL {int(timeout)} {shlex.quote(path)}", hide=True, warn=True,
+                             timeout=timeout + 60)
+
+
+@pytest.fixture(scope="module")
+def dune(running_lab) -> DuneGuest:
+    if not running_lab.lab.state()["guest_has_vmx"]:
+        pytest.skip(f"{running_lab.backend} guests have no VMX: Dune cannot run there")
+    from dunelab.provisioning import provision, tasks
+
+    art = provision(running_lab.lab)
+    chan = running_lab.lab.channel()
+    return DuneGuest(chan, art, tasks().dmesg_mark(chan.connection))
+
+
+def _names(kind: str) -> list[str]:
+    """Test program names, from the sources so collection needs no build."""
+    from dunelab import PROJECT_ROOT
+
+    return sorted(p.stem for p in (PROJECT_ROOT / "src/libdune/tests" / kind).glob("*.c"))
+
+
+def test_dev_dune_is_misc_233(dune):
+    out = dune.chan.run("stat -c '%F %t:%T' /dev/dune", hide=True).stdout.strip()
+    assert out == "character special file a:e9"  # misc major 10, minor 233
+
+
+@pytest.mark.parametrize("name", [n for n in _names("guest") if n != "exitcode"])
+def test_guest_program(dune, name):
+    r = dune.run(f"{GUEST_DIR}/guest/{name}")
+    out = r.stdout + r.stderr
+    assert r.exited == 0, f"{name} exited {r.exited}:\n{out[-3000:]}"
+    assert re.search(r"^PASS\b", out, re.M), out[-3000:]
+    assert not re.search(r"^FAIL\b", out, re.M), out[-3000:]
+
+
+def test_exit_status_propagates(dune):
+    assert dune.run(f"{GUEST_DIR}/guest/exitcode").exited == 42
+
+
+def test_two_dune_processes_at_once(dune):
+    script = (f"{GUEST_DIR}/guest/syscall > /tmp/a.out 2>&1 & a=$!; "
+              f"{GUEST_DIR}/guest/thread > /tmp/b.out 2>&1 & b=$!; "
+              "wait $a; ra=$?; wait $b; rb=$?; cat /tmp/a.out /tmp/b.out; echo status $ra $rb")
+    r = dune.chan.run(f"timeout -s KILL {PROGRAM_TIMEOUT} sh -c {shlex.quote(script)}", hide=True, warn=True,
+                      timeout=PROGRAM_TIMEOUT + 60)
+    assert r.stdout.strip().endswith("status 0 0"), r.stdout[-3000:]
+    assert len(re.findall(r"^PASS\b", r.stdout, re.M)) == 2, r.stdout[-3000:]
+
+
+@pytest.mark.parametrize("name", _names("hostile"))
+def test_hostile_program_ends_cleanly(dune, name):
+    r = dune.run(f"{GUEST_DIR}/hostile/{name}", timeout=600)
+    assert r.exited not in (0, 137), f"{name}: expected a clear failure status, got {r.exited}\n{r.stdout}"
+    # The host is still healthy and the module still serves new Dune processes.
+    assert dune.chan.run("true", hide=True).exited == 0
+
+
+def test_kernel_log_is_clean(dune):
+    from dunelab.provisioning import tasks
+
+    problems = tasks().dmesg_problems(dune.chan.connection, dune.mark)
+    assert problems == [], "\n".join(problems)
+
+
+def test_module_unloads_after_all_dune_processes_ended(dune):
+    from dunelab.provisioning import tasks
+
+    r = tasks().uninstall_module(dune.chan.connection)
+    assert r.exited == 0, r.stderr
+    assert dune.chan.run("test -e /dev/dune", hide=True, warn=True).exited != 0
