@@ -40,7 +40,7 @@ int main(void)
 	TEST_ASSERT(open(path, O_RDONLY) < 0);
 
 	for (i = 0; i < 300; i++) {
-		size_t len = (i % 3 == 0) ? (4UL << 20) : (size_t)(i % 17 + 1) * 4096;
+		size_t len = (i % 30 == 0) ? (4UL << 20) : (size_t)(i % 17 + 1) * 4096;
 		unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		size_t off;
 
