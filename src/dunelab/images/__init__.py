@@ -35,7 +35,8 @@ kmod, zstd); make_iso needs xorriso, isolinux and syslinux-common. The mirror co
 host's APT configuration (mirrors.py). Cache layout under $DUNELAB_HOME/cache/images/:
 ``rootfs-<suite>-<key16>/`` (rootfs/, rootfs.json, build.log) and ``<name>-<key16>/`` (vmlinuz,
 initrd.img, disk.qcow2, manifest.json, build.log), ``<name>`` -> newest entry; a failed build
-leaves only ``<entry>.failed.log``. Image.rootfs is shared by every image built from the same
+leaves only ``<entry>.log`` (named in the error). Old entries are never deleted automatically:
+running labs' overlays may still use them as backing files. Image.rootfs is shared by every image built from the same
 rootfs key: chroot builds may add files to it but must not remove or upgrade packages.
 """
 

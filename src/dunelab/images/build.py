@@ -58,27 +58,28 @@ def ensure_rootfs(recipe: Recipe, sources: dict[str, Source], force: bool = Fals
     if not force and _complete(final, "rootfs.json"):
         return final, json.loads((final / "rootfs.json").read_text())
     tmp = cache.temp_dir_for(final)
-    log = tmp / "build.log"
+    log = _fresh_log(final)
     t = time.monotonic()
     try:
         with step(f"rootfs {recipe.suite} + linux {recipe.kernel_abi}") as h:
             facts = build_rootfs(recipe, sources, tmp, log, h)
     except BaseException:
-        _keep_log(log, final)
         safe_rmtree(tmp)
         raise
     facts["key"] = key
     facts["seconds"] = round(time.monotonic() - t, 1)
     (tmp / "rootfs.json").write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n")
     cache.publish(tmp, final)
+    os.replace(log, final / "build.log")
     return final, facts
 
 
-def _keep_log(log: Path, final: Path) -> None:
-    """A failed build's log outlives its temp dir, next to where the entry would have been."""
-    if log.exists():
-        kept = final.parent / f"{final.name}.failed.log"
-        shutil.copyfile(log, kept)
+def _fresh_log(final: Path) -> Path:
+    """The build log lives next to the entry, not in its temp dir, so the path named in an error
+    message stays valid after a failure; a successful build moves it into the entry."""
+    log = final.parent / f"{final.name}.log"
+    log.unlink(missing_ok=True)
+    return log
 
 
 def build_image(recipe: Recipe, force: bool = False) -> BuildResult:
@@ -87,6 +88,7 @@ def build_image(recipe: Recipe, force: bool = False) -> BuildResult:
     key = cache.image_key(recipe, mirrors)
     final = cache.entry_dir(recipe.name, key)
     if not force and _complete(final, "manifest.json"):
+        _point_latest(final, recipe.name)
         return BuildResult(Image.from_manifest(final / "manifest.json"), False,
                            f"image {recipe.name} is up to date (key {_short(key)})")
     check_host(recipe)
@@ -102,7 +104,7 @@ def build_image(recipe: Recipe, force: bool = False) -> BuildResult:
         rootfs_secs = time.monotonic() - t_root
         rootfs = rootfs_entry / "rootfs"
         tmp = cache.temp_dir_for(final)
-        log = tmp / "build.log"
+        log = _fresh_log(final)
         timings = {"rootfs": round(rootfs_secs, 1)}
         try:
             abi = recipe.kernel_abi
@@ -120,10 +122,10 @@ def build_image(recipe: Recipe, force: bool = False) -> BuildResult:
                                     "initrd": tmp / "initrd.img", "disk": tmp / "disk.qcow2"},
                                     initramfs=initrd_info, timings=timings)
         except BaseException:
-            _keep_log(log, final)
             safe_rmtree(tmp)
             raise
         cache.publish(tmp, final)
+        os.replace(log, final / "build.log")
         _point_latest(final, recipe.name)
     secs = time.monotonic() - t0
     return BuildResult(Image.from_manifest(final / "manifest.json"), True,
@@ -131,9 +133,12 @@ def build_image(recipe: Recipe, force: bool = False) -> BuildResult:
 
 
 def _point_latest(final: Path, name: str) -> None:
-    """cache/images/<name> -> the newest entry, for humans poking around (atomic symlink swap)."""
+    """cache/images/<name> -> the entry last built or used, for humans (atomic symlink swap)."""
     link = final.parent / name
     tmp = final.parent / f".tmp-link-{name}-{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(final.name)
-    os.replace(tmp, link)
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(final.name)
+        os.replace(tmp, link)
+    except OSError:
+        pass                       # e.g. a read-only cache used by another user: cosmetic only
