@@ -67,6 +67,50 @@
 	popq %r15
 .endm
 
+/*
+ * Call \fn(tf) with rsp == tf, preserving the interrupted context's
+ * FPU/SSE/AVX state (handlers are ordinary compiled C and may use it).
+ * The save area goes below the frame, 64-byte aligned; for XSAVE the
+ * header must be zeroed first (XRSTOR faults on a non-zero XCOMP_BV or
+ * reserved header bytes).  Clobbers rax, rdx, rbx (all saved in tf).
+ */
+.macro CALL_WITH_FPU fn
+	movq %rsp, %rbx
+	movq %rsp, %rdi
+	subq dune_fpu_size(%rip), %rsp
+	andq $-64, %rsp
+	cmpl $2, dune_fpu_mode(%rip)
+	jne 91f
+	xorl %eax, %eax
+	movq %rax, 512(%rsp)
+	movq %rax, 520(%rsp)
+	movq %rax, 528(%rsp)
+	movq %rax, 536(%rsp)
+	movq %rax, 544(%rsp)
+	movq %rax, 552(%rsp)
+	movq %rax, 560(%rsp)
+	movq %rax, 568(%rsp)
+	movl $-1, %eax
+	movl $-1, %edx
+	xsave64 (%rsp)
+	jmp 92f
+91:	cmpl $1, dune_fpu_mode(%rip)
+	jne 92f
+	fxsave64 (%rsp)
+92:	cld
+	call \fn
+	cmpl $2, dune_fpu_mode(%rip)
+	jne 93f
+	movl $-1, %eax
+	movl $-1, %edx
+	xrstor64 (%rsp)
+	jmp 94f
+93:	cmpl $1, dune_fpu_mode(%rip)
+	jne 94f
+	fxrstor64 (%rsp)
+94:	movq %rbx, %rsp
+.endm
+
 	.text
 
 /*
@@ -185,12 +229,7 @@ dune_syscall_entry:
 	PUSH_GPRS
 	leaq (TF_SIZE + 128)(%rsp), %rax
 	movq %rax, TF_RSP(%rsp)
-	movq %rsp, %rdi
-	movq %rsp, %rbx
-	andq $-16, %rsp
-	cld
-	call dune_syscall_dispatch
-	movq %rbx, %rsp
+	CALL_WITH_FPU dune_syscall_dispatch
 	jmp dune_trap_return
 	.size dune_syscall_entry, .-dune_syscall_entry
 
@@ -261,12 +300,7 @@ dune_trap_copy_end:
 3:	popq %rbx
 	popq %rax
 	PUSH_GPRS
-	movq %rsp, %rdi
-	movq %rsp, %rbx
-	andq $-16, %rsp
-	cld
-	call dune_trap_dispatch
-	movq %rbx, %rsp
+	CALL_WITH_FPU dune_trap_dispatch
 	.globl dune_trap_return
 	.hidden dune_trap_return
 dune_trap_return:
@@ -276,12 +310,7 @@ dune_trap_return:
 
 dune_trap_inplace:
 	PUSH_GPRS
-	movq %rsp, %rdi
-	movq %rsp, %rbx
-	andq $-16, %rsp
-	cld
-	call dune_trap_dispatch
-	movq %rbx, %rsp
+	CALL_WITH_FPU dune_trap_dispatch
 	jmp dune_trap_return
 
 dune_trap_nested:
