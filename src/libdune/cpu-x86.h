@@ -171,7 +171,7 @@ static inline void lgdt(const struct x86_dtr *d) { __asm__ volatile("lgdt %0" : 
 static inline void sidt(struct x86_dtr *d) { __asm__ volatile("sidt %0" : "=m"(*d)); }
 static inline void sgdt(struct x86_dtr *d) { __asm__ volatile("sgdt %0" : "=m"(*d)); }
 
-static inline uint16_t str(void)
+static inline uint16_t read_tr(void)
 {
 	uint16_t v;
 	__asm__ volatile("str %0" : "=r"(v));

@@ -26,7 +26,7 @@ int main(void)
 	TEST_ASSERT(idtr.limit == 256 * 16 - 1);
 	TEST_ASSERT(gdtr.limit == GD_ENTRIES * 8 - 1);
 	TEST_ASSERT(read_cs() == GD_KT);
-	TEST_ASSERT(str() == GD_TSS);
+	TEST_ASSERT(read_tr() == GD_TSS);
 
 	/* the page table maps our stack to its layout address, writable */
 	TEST_ASSERT(dune_vm_lookup(pgroot, &local, 0, &pte) == 0);
