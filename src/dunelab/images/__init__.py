@@ -6,6 +6,8 @@ Interface used by the backends::
 
     recipe = load_recipe(path)                  # images/<name>.yaml; ConfigError(file, field, reason)
     result = build_image(recipe, force=False)   # BuildResult(image: Image, rebuilt: bool, message: str)
+        # force=True rebuilds rootfs and forms and replaces the entries of the same key in place:
+        # labs whose overlays use that disk.qcow2 as backing file must be destroyed first.
     image = result.image                        # Image(name, key, dir, kernel, initrd, disk, rootfs,
                                                 #       kernel_release, manifest)
     write_seed_cpio(out, authorized_keys, host_key, host_key_pub, hostname) -> Path

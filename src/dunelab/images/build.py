@@ -17,7 +17,7 @@ from .mirrors import Source, debian_sources, mirror_for
 from .recipe import Recipe
 from .rootfs import build_rootfs
 
-# Host programs a build runs (Debian package in brackets, for error messages and setup scripts).
+# Host programs a build runs -> the Debian package providing each (for errors and setup scripts).
 HOST_TOOLS = {"debootstrap": "debootstrap", "chroot": "coreutils", "mount": "mount",
               "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils", "depmod": "kmod"}
 COMPRESSORS = {"zstd": "zstd", "xz": "xz-utils", "gzip": "gzip"}
