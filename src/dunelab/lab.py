@@ -115,7 +115,8 @@ class Lab:
         started = time.time()
         self._save_state({
             "lab": spec.name, "backend": name, "why": why, "process": ref.to_json(), "ssh_port": port,
-            "started_at": started, "image_key": image.key, "kernel_release": image.kernel_release,
+            "started_at": started, "image_key": image.key, "image_manifest": str(image.manifest),
+            "kernel_release": image.kernel_release,
             "guest_has_vmx": backend.guest_has_vmx, "console_log": str(self.console_log),
             "lab_file": str(spec.source), "argv": plan.argv,
         })
@@ -242,6 +243,17 @@ class Lab:
                 "ssh": f"127.0.0.1:{st['ssh_port']}", "uptime_s": round(time.time() - st["started_at"]),
                 "boot_seconds": st.get("boot_seconds"), "guest_has_vmx": st.get("guest_has_vmx"),
                 "kernel": st.get("kernel_release"), "console_log": st.get("console_log")}
+
+    def booted_image(self):
+        """The image the running guest booted (the recipe may have changed since)."""
+        from .images import Image
+
+        st = self.require_up()
+        manifest = Path(st["image_manifest"])
+        if not manifest.exists():
+            raise DunelabError(f"the image lab {self.spec.name} booted ({manifest.parent}) is gone from the cache: "
+                               "`dunelab down` and `dunelab up`")
+        return Image.from_manifest(manifest)
 
     def ssh_argv(self, command: list[str] | None = None) -> list[str]:
         self.require_up()

@@ -23,16 +23,8 @@ def tasks() -> ModuleType:
 
 
 def provision(lab: Lab) -> Artifacts:
-    from .images import build_image, load_recipe
-
-    state = lab.require_up()
-    image = build_image(load_recipe(lab.spec.image)).image
-    if image.key != state["image_key"]:
-        # The guest runs an older build of the image; its kernel may differ from the headers we'd use.
-        from .errors import DunelabError
-        raise DunelabError(f"lab {lab.spec.name} runs image {state['image_key'][:12]} but the recipe now builds "
-                           f"{image.key[:12]}: `dunelab down` and `dunelab up` first")
-    art = build_artifacts(image)
+    # Build against the very image the guest booted: its kernel headers, gcc and glibc.
+    art = build_artifacts(lab.booted_image())
     t = tasks()
     c = lab.channel().connection
     with step("installing Dune into the guest", total=3) as s:
