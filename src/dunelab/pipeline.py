@@ -61,10 +61,44 @@ def stage_check_vmx(ctx: RunContext) -> str:
     return summary
 
 
+class Skipped(Exception):
+    """A stage that cannot run on this lab (e.g. Dune on a guest without VMX); the reason is recorded."""
+
+
+def _require_vmx(ctx: RunContext) -> None:
+    if not ctx.results.get("guest_has_vmx"):
+        raise Skipped(f"{ctx.results.get('backend')} guests have no VMX: Dune cannot run there")
+
+
+def stage_install_dune(ctx: RunContext) -> str:
+    _require_vmx(ctx)
+    from .provisioning import provision
+
+    art = provision(ctx.lab)
+    ctx.results["artifacts"] = {"dir": str(art.dir), "key": art.key}
+    return f"dune.ko + libdune installed; {len(art.guest_tests)} self-test programs"
+
+
+def stage_dune_selftest(ctx: RunContext) -> str:
+    """Run libdune's in-guest programs; each must print PASS and exit 0 (exitcode: exit 42)."""
+    _require_vmx(ctx)
+    from .selftest import run_selftests
+
+    outcomes = run_selftests(ctx.lab.channel(), ctx.lab.spec.command_timeout)
+    ctx.results["dune_selftest"] = [o.to_json() for o in outcomes]
+    failed = [o.name for o in outcomes if not o.passed]
+    summary = f"{len(outcomes) - len(failed)} passed, {len(failed)} failed"
+    if failed:
+        raise DunelabError(f"{summary}: {', '.join(failed)}")
+    return summary
+
+
 STAGES: list[tuple[str, Callable[[RunContext], str]]] = [
     ("image", stage_image),
     ("up", stage_up),
     ("check-vmx", stage_check_vmx),
+    ("install-dune", stage_install_dune),
+    ("dune-selftest", stage_dune_selftest),
 ]
 
 
@@ -84,6 +118,8 @@ def run_lab(spec: LabSpec, keep_up: bool = False) -> tuple[Path, bool]:
             try:
                 detail = fn(ctx)
                 status = "ok"
+            except Skipped as e:
+                detail, status = str(e), "skipped"
             except DunelabError as e:
                 detail, status, ok = str(e), "failed", False
             ctx.results["stages"].append({"name": name, "status": status, "seconds": time.monotonic() - t0,
