@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from dunelab import PROJECT_ROOT
 from dunelab.images import cache
 from dunelab.images.recipe import load_recipe
 
@@ -94,7 +95,7 @@ def test_cache_root_follows_dunelab_home(monkeypatch, tmp_path):
     monkeypatch.setenv("DUNELAB_HOME", str(tmp_path))
     assert cache.cache_root() == tmp_path.resolve() / "cache/images"
     monkeypatch.delenv("DUNELAB_HOME")
-    assert cache.cache_root() == (cache.PROJECT_ROOT / ".dunelab/cache/images").resolve()
+    assert cache.cache_root() == (PROJECT_ROOT / ".dunelab/cache/images").resolve()
 
 
 def test_publish_is_atomic_and_stale_temps_are_removed(tmp_path):

@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .. import PROJECT_ROOT
+from .. import paths
 from .chroot import safe_rmtree
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -28,12 +28,8 @@ ROOTFS_GUEST_FILES = ("dpkg-nodoc",)
 ROOTFS_RECIPE_KEYS = ("arch", "distribution", "kernel_abi", "packages")
 
 
-def dunelab_home() -> Path:
-    return Path(os.environ.get("DUNELAB_HOME") or PROJECT_ROOT / ".dunelab").resolve()
-
-
 def cache_root() -> Path:
-    return dunelab_home() / "cache" / "images"
+    return paths.home() / "cache" / "images"
 
 
 def _digest_files(h, files: Iterable[Path]) -> None:
