@@ -44,7 +44,7 @@ LAB_SCHEMA = {
     }),
     "bochs": Field(dict, fields={
         "cpu_model": Field(str, default="corei7_skylake_x"),
-        "ips": Field(int, default=200_000_000, minimum=1_000_000,
+        "ips": Field(int, default=40_000_000, minimum=1_000_000,
                      doc="emulated instructions per second (timer calibration)"),
     }),
     "qemu": Field(dict, fields={

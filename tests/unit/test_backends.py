@@ -40,6 +40,7 @@ def test_bochs_config(tmp_path):
     assert f"path={MEDIA.iso}" in rc and "boot: cdrom" in rc
     assert f"com1: enabled=1, mode=file, dev={tmp_path / 'console.log'}" in rc
     assert "slot1=e1000" in rc and "ethmod=slirp" in rc
+    assert "ips=40000000" in rc and "clock: sync=slowdown" in rc
     assert plan.files[tmp_path / "bochs-debugger.rc"] == "c\n"
     slirp = plan.files[tmp_path / "slirp.conf"].splitlines()
     assert slirp[0] == "# slirp config"  # Bochs ignores the file otherwise

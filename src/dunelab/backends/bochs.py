@@ -55,7 +55,9 @@ class BochsBackend(Backend):
             "sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy",
             "speaker: enabled=0",
             "mouse: enabled=0",
-            "clock: sync=none, time0=utc",
+            # slowdown: an idle guest sleeps instead of spinning a host core; guest time follows
+            # instructions / ips, so a lower ips makes busy-waits (serial output, udelay) cheaper.
+            "clock: sync=slowdown, time0=utc",
             f"log: {state_dir / 'bochs.log'}",
             "panic: action=fatal",
             "error: action=report",
