@@ -70,6 +70,9 @@ class Lab:
     def up(self, backend_override: str | None = None) -> UpResult:
         spec = self.spec
         live = self.running()
+        if live and "boot_seconds" not in live:
+            raise DunelabError(f"lab {spec.name} is still booting in another dunelab process "
+                               f"({live['backend']} pid {live['process']['pid']})")
         if live:
             return UpResult(live["backend"], "already running", live["ssh_port"], live.get("boot_seconds", 0.0),
                             already_up=True)
