@@ -441,8 +441,24 @@ static int ept_map_pfnmap(struct dune_vm *vm, u64 gpa, unsigned long hva,
 	mmap_read_lock(current->mm);
 	vma = find_vma(current->mm, hva);
 	if (!vma || vma->vm_start > hva || !(vma->vm_flags & VM_READ) ||
-	    !(vma->vm_flags & (VM_IO | VM_PFNMAP)) ||
-	    follow_pfn(vma, hva, &pfn) || !pfn_valid(pfn)) {
+	    !(vma->vm_flags & (VM_IO | VM_PFNMAP))) {
+		mmap_read_unlock(current->mm);
+		return 1;
+	}
+	if (follow_pfn(vma, hva, &pfn)) {
+		/*
+		 * Special mappings such as [vvar] get their host PTE from their
+		 * ->fault handler on the first host access.  Fault it in as a
+		 * host read would (unlocked == NULL: the mmap lock stays held,
+		 * so vma stays valid), then look again.
+		 */
+		if (fixup_user_fault(current->mm, hva, 0, NULL) ||
+		    follow_pfn(vma, hva, &pfn)) {
+			mmap_read_unlock(current->mm);
+			return 1;
+		}
+	}
+	if (!pfn_valid(pfn)) {
 		mmap_read_unlock(current->mm);
 		return 1;
 	}

@@ -62,6 +62,16 @@ static int validate_conf(const struct dune_config *c)
 	return 0;
 }
 
+/*
+ * A Dune guest runs the process's own code: its page table mirrors the
+ * user half only.  A new vCPU must start there; a resume may only hand
+ * back a kernel-half RIP/RSP the guest itself reached (like CR3 below).
+ */
+static bool user_half(u64 v)
+{
+	return v < TASK_SIZE_MAX;
+}
+
 static void conf_to_vcpu(struct dune_vcpu *v, const struct dune_config *c)
 {
 	v->regs.rax = c->rax;
@@ -555,6 +565,9 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 	 */
 	cr3_bad = conf.cr3 >= dune_caps.phys_limit ||
 		  (conf.cr3 & ~(PAGE_MASK | 0x18ULL));
+	if (conf.vcpu == 0 &&
+	    (cr3_bad || !user_half(conf.rip) || !user_half(conf.rsp)))
+		return -EINVAL;
 
 	dune_file_reap(df, false);
 
@@ -568,11 +581,9 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 		}
 		vcpu = NULL;
 	} else if (!vcpu || vcpu->id != conf.vcpu ||
-		   (cr3_bad && conf.cr3 != vcpu->cr3)) {
-		mutex_unlock(&df->lock);
-		return -EINVAL;
-	}
-	if (conf.vcpu == 0 && cr3_bad) {
+		   (cr3_bad && conf.cr3 != vcpu->cr3) ||
+		   (!user_half(conf.rip) && conf.rip != vcpu->rip) ||
+		   (!user_half(conf.rsp) && conf.rsp != vcpu->rsp)) {
 		mutex_unlock(&df->lock);
 		return -EINVAL;
 	}

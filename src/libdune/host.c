@@ -145,10 +145,10 @@ static void setup_gdt(struct dune_thread *t)
 
 	memset(&t->tss, 0, sizeof(t->tss));
 	t->tss.rsp[0] = t->ist_top[1];	/* for a future CPL3 -> CPL0 switch */
-	t->tss.ist[1] = t->ist_top[1];
-	t->tss.ist[2] = t->ist_top[2];
-	t->tss.ist[3] = t->ist_top[3];
-	t->tss.ist[4] = t->ist_top[4];
+	t->tss.ist[0] = t->ist_top[1];	/* IST1 */
+	t->tss.ist[1] = t->ist_top[2];	/* IST2 */
+	t->tss.ist[2] = t->ist_top[3];	/* IST3 */
+	t->tss.ist[3] = t->ist_top[4];	/* IST4 */
 	t->tss.iomap_base = sizeof(t->tss);
 
 	t->gdtr.limit = sizeof(t->gdt) - 1;

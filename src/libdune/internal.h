@@ -25,11 +25,13 @@ struct __attribute__((packed)) x86_tss {
 	uint32_t reserved0;
 	uint64_t rsp[3];
 	uint64_t reserved1;
-	uint64_t ist[8];	/* ist[0] unused: IST indices are 1..7 */
+	uint64_t ist[7];	/* ist[0] is IST1 (offset 0x24) ... ist[6] is IST7 */
 	uint64_t reserved2;
 	uint16_t reserved3;
 	uint16_t iomap_base;
 };
+_Static_assert(sizeof(struct x86_tss) == 104, "64-bit TSS is 104 bytes");
+_Static_assert(__builtin_offsetof(struct x86_tss, ist) == 0x24, "IST1 is at offset 0x24");
 
 /* The kernel's struct sigaction for rt_sigaction (x86-64). */
 struct k_sigaction {
