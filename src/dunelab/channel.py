@@ -35,7 +35,9 @@ class Endpoint:
 
 
 class Channel:
-    def __init__(self, endpoint: Endpoint, connect_timeout: float = 15.0):
+    # Key exchange must finish within the connect timeout (paramiko), and under Bochs the guest's half
+    # of it runs at emulated speed: give it minutes, not seconds.
+    def __init__(self, endpoint: Endpoint, connect_timeout: float = 120.0):
         self.endpoint = endpoint
         self.connect_timeout = connect_timeout
         self._conn: fabric.Connection | None = None

@@ -35,8 +35,9 @@ class RunningLab:
     up_output: str
     backend: str
 
-    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return dunelab_cli(*args, "--lab", str(self.yaml), timeout=timeout)
+    def cli(self, command: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        # --lab goes right after the subcommand: everything after `exec --` is the guest's command.
+        return dunelab_cli(command, "--lab", str(self.yaml), *args, timeout=timeout)
 
 
 def dunelab_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:

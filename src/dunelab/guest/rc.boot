@@ -26,7 +26,9 @@ fi
 mkdir -p /run/sshd /var/log /var/run
 chmod 755 /run/sshd
 touch /var/log/lastlog
-if /usr/sbin/sshd; then
+# -r: serve each connection in a fork of this sshd instead of re-executing the binary; under
+# Bochs, exec + dynamic linking of sshd per connection costs seconds of emulated time.
+if /usr/sbin/sshd -r; then
     # sshd forks after binding, so once the pid file exists it is accepting connections.
     n=0
     while [ ! -s /run/sshd.pid ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
