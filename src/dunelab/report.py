@@ -31,6 +31,9 @@ def plot_boot_history(boots_jsonl: Path, out: Path) -> Path | None:
     for backend in sorted({r["backend"] for r in rows}):
         ys = [r["boot_seconds"] for r in rows if r["backend"] == backend]
         ax.plot(range(1, len(ys) + 1), ys, marker="o", label=backend)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("boot #")
     ax.set_ylabel("seconds to SSH")
     ax.set_title("VM start to SSH answering")
