@@ -553,6 +553,12 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 
 	if (copy_from_user(&conf, uconf, sizeof(conf)))
 		return -EFAULT;
+	/*
+	 * The result goes back to the same place: refuse a read-only conf
+	 * now, rather than run the guest and lose where it stopped.
+	 */
+	if (copy_to_user(uconf, &conf, sizeof(conf)))
+		return -EFAULT;
 	if (!current->mm || (current->flags & PF_KTHREAD))
 		return -EINVAL;
 	r = validate_conf(&conf);

@@ -86,11 +86,11 @@ static void host_phase(void)
 	int fd = open("/dev/dune", O_RDWR | O_CLOEXEC);
 
 	TEST_ASSERT(fd >= 0);
-	unmapped = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	TEST_ASSERT(unmapped != MAP_FAILED);
-	TEST_ASSERT(munmap(unmapped, 4096) == 0);
-	ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* three pages: read-only, hole, read-only (nothing can be mapped into the hole later) */
+	ro = mmap(NULL, 3 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(ro != MAP_FAILED);
+	unmapped = (char *)ro + 4096;
+	TEST_ASSERT(munmap(unmapped, 4096) == 0);
 
 	/* unknown commands, wrong sizes/directions/type byte */
 	expect("unknown nr", ioctl(fd, _IO(DUNE_MINOR, 0x7f), 0), ENOTTY);
@@ -112,6 +112,7 @@ static void host_phase(void)
 	expect("ENTER NULL", ioctl(fd, DUNE_ENTER, NULL), EFAULT);
 	expect("ENTER kernel", ioctl(fd, DUNE_ENTER, KERNEL_PTR), EFAULT);
 	expect("ENTER unmapped", ioctl(fd, DUNE_ENTER, unmapped), EFAULT);
+	expect("ENTER read-only", ioctl(fd, DUNE_ENTER, ro), EFAULT);	/* all zeros: would be a valid new vCPU */
 	expect("TRAP_ENABLE NULL", ioctl(fd, DUNE_TRAP_ENABLE, NULL), EFAULT);
 	memset(&tc, 0, sizeof(tc));
 	expect("TRAP_ENABLE (not implemented)", ioctl(fd, DUNE_TRAP_ENABLE, &tc), EOPNOTSUPP);
@@ -161,6 +162,8 @@ static void host_phase(void)
 	/* a real vCPU whose guest cannot run: cr3 points at no memory */
 	good_conf(&c, 0);
 	expect("new vCPU with an empty cr3", ioctl(fd, DUNE_ENTER, &c), 0);
+	if (c.ret != DUNE_RET_EPT_VIOLATION)
+		printf("ioctls: DUNE_ENTER ret %lld status %#llx\n", (long long)c.ret, (long long)c.status);
 	TEST_ASSERT(c.ret == DUNE_RET_EPT_VIOLATION);
 	TEST_ASSERT(c.vcpu != 0);
 	TEST_ASSERT(c.status == 0x1000);
@@ -209,7 +212,7 @@ static void host_phase(void)
 	TEST_ASSERT(c.ret == DUNE_RET_EPT_VIOLATION && c.vcpu == vcpu);
 
 	TEST_ASSERT(close(fd) == 0);
-	munmap(ro, 4096);
+	munmap(ro, 3 * 4096);
 }
 
 int main(void)
