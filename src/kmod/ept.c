@@ -18,6 +18,7 @@
 #define pr_fmt(fmt) "dune: " fmt
 
 #include <linux/mm.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/sched/mm.h>
 #include <linux/mmu_notifier.h>
@@ -42,12 +43,17 @@ static const struct mmu_notifier_ops dune_mn_ops;
 void dune_fill_layout(struct mm_struct *mm, struct dune_layout *l)
 {
 	/*
-	 * mmap grows down from mmap_base and the stack down from start_stack,
-	 * so each window ends at its base rounded up to 1 GiB.
+	 * mmap grows down from mmap_base: its window ends at mmap_base rounded
+	 * up to 1 GiB.  The stack grows down from start_stack, and the kernel
+	 * puts [vvar]/[vdso] a few MiB above it: that window ends 64 MiB
+	 * above start_stack (2 MiB aligned, for big pages), so neither a deep
+	 * stack nor the vDSO can fall off a 1 GiB boundary that happens to be
+	 * close to start_stack.  Where windows overlap, the stack one wins
+	 * (dune_hva_to_gpa(), libdune's layout.h).
 	 */
 	l->phys_limit = dune_caps.phys_limit;
 	l->base_map = ALIGN(mm->mmap_base, 1ULL << 30) - GPA_MAP_SIZE;
-	l->base_stack = ALIGN(mm->start_stack, 1ULL << 30) - GPA_STACK_SIZE;
+	l->base_stack = ALIGN(mm->start_stack + SZ_64M, SZ_2M) - GPA_STACK_SIZE;
 }
 
 static u64 gpa_map_start(const struct dune_layout *l)

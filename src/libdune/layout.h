@@ -56,9 +56,12 @@ static inline uint64_t dune_layout_contig(const struct dune_layout *l, uint64_t 
 		lim = ident - va;
 	else if (va >= l->base_stack && va - l->base_stack < GPA_STACK_SIZE)
 		lim = l->base_stack + GPA_STACK_SIZE - va;
-	else if (va >= l->base_map && va - l->base_map < GPA_MAP_SIZE)
+	else if (va >= l->base_map && va - l->base_map < GPA_MAP_SIZE) {
 		lim = l->base_map + GPA_MAP_SIZE - va;
-	else
+		/* the stack window takes precedence where the two overlap */
+		if (va < l->base_stack && l->base_stack - va < lim)
+			lim = l->base_stack - va;
+	} else
 		return 0;
 	return len < lim ? len : lim;
 }

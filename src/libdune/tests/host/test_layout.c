@@ -61,7 +61,22 @@ static void test_contig(void)
 	CHECK_EQ(dune_layout_contig(l, 0x555555554000ULL, 0x1000), 0);
 }
 
+static void test_overlap(void)
+{
+	/* stack window (2 MiB aligned, not 1 GiB) overlapping the top of the map window */
+	const struct dune_layout o = { 1ULL << 40, 0x7fff40000000ULL - GPA_MAP_SIZE, 0x7fff04600000ULL };
+	uint64_t ident = o.phys_limit - GPA_MAP_SIZE - GPA_STACK_SIZE;
+
+	CHECK_EQ(dune_layout_va_to_pa(&o, o.base_stack), o.phys_limit - GPA_STACK_SIZE);
+	CHECK_EQ(dune_layout_va_to_pa(&o, o.base_stack - 0x1000), o.base_stack - 0x1000 - o.base_map + ident);
+	/* a map-window extent stops where the stack window takes over */
+	CHECK_EQ(dune_layout_contig(&o, o.base_stack - 0x3000, 0x10000), 0x3000);
+	CHECK_EQ(dune_layout_contig(&o, o.base_stack, 0x10000), 0x10000);
+	CHECK_EQ(dune_layout_pa_to_va(&o, dune_layout_va_to_pa(&o, o.base_stack + 0x5000)), o.base_stack + 0x5000);
+}
+
 const struct test_case layout_tests[] = {
+	{ "layout: stack window overlapping the map window", test_overlap },
 	{ "layout: region translation", test_regions },
 	{ "layout: va->pa->va round trip", test_roundtrip },
 	{ "layout: identity region first", test_identity_precedence },
