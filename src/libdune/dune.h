@@ -195,6 +195,9 @@ size_t dune_page_nr_used(void);
 #define CREATE_NONE	0
 #define CREATE_NORMAL	1
 
+/* A new, empty root (free it with dune_vm_free), or NULL on OOM. */
+ptent_t *dune_vm_new(void);
+
 /*
  * Leaf entry for va.  CREATE_NONE: the 4 KiB PTE or the 2 MiB PDE (PTE_PS
  * set) covering va, present or not; -ENOENT if a table on the way is
@@ -244,7 +247,7 @@ int dune_vm_unmap(ptent_t *root, void *va, size_t len);
  */
 ptent_t *dune_vm_clone(ptent_t *root);
 
-/* Free a table made by dune_vm_clone(): drops page references and frees
+/* Free a table made by dune_vm_new() or dune_vm_clone(): drops page references and frees
  * every table page.  Never pass the loaded table. */
 void dune_vm_free(ptent_t *root);
 

@@ -282,6 +282,13 @@ static int clone_leaf_cb(void *arg, uint64_t va, ptent_t *src, ptent_t *dst, int
 	return 0;
 }
 
+ptent_t *dune_vm_new(void)
+{
+	struct pt pt;
+
+	return pt_init(&pt, &dune_vm_ops) ? NULL : pt.root;
+}
+
 ptent_t *dune_vm_clone(ptent_t *root)
 {
 	struct pt src, dst;
