@@ -1,7 +1,7 @@
 /*
- * dune.c - libdune core: dune_init(), the guest page table (pool allocator,
- * mirroring of /proc/self/maps), the IDT, the page-table lock and the
- * dune_vm_* wrappers.
+ * dune.c - libdune core: dune_init(), building the guest page table
+ * (mirroring of /proc/self/maps), the IDT.  The dune_vm_* API and the
+ * page-table lock are in vm.c, the page allocator in page.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,9 +16,9 @@
 
 #include "internal.h"
 #include "maps.h"
+#include "page.h"
 
 int dune_fd = -1;
-struct dune_layout dune_layout;
 struct pt dune_pt;
 bool dune_map_full;
 volatile uint64_t dune_tlb_gen;
@@ -26,97 +26,20 @@ uint64_t dune_idt[512] __attribute__((aligned(4096)));
 struct x86_dtr dune_idtr;
 size_t dune_fpu_size;
 int dune_fpu_mode;
-ptent_t *pgroot;
 
 dune_intr_cb dune_intr_cbs[256];
 dune_pgflt_cb dune_pgflt_handler;
 dune_syscall_cb dune_syscall_handler;
 
 static bool dune_inited;
-static volatile int pt_lock_word;
-
-/* ---------------------------------------------------------------- lock */
-
-uint64_t dune_pt_lock(void)
-{
-	uint64_t flags = 0;
-
-	if (cpl() == 0) {		/* guest: no interrupts while holding it */
-		flags = read_rflags();
-		cli();
-	}
-	while (__atomic_exchange_n(&pt_lock_word, 1, __ATOMIC_ACQUIRE))
-		while (pt_lock_word)
-			__builtin_ia32_pause();
-	return flags;
-}
-
-void dune_pt_unlock(uint64_t flags)
-{
-	__atomic_store_n(&pt_lock_word, 0, __ATOMIC_RELEASE);
-	if (flags & X86_EFLAGS_IF)
-		sti();
-}
-
-/* Used by the fork child: the lock holder may have been another thread. */
-void dune_pt_lock_reset(void)
-{
-	pt_lock_word = 0;
-}
-
-/* ------------------------------------------------- page-table page pool */
 
 /*
- * Page-table pages come from one big private anonymous mapping reserved at
- * dune_init() (MAP_NORESERVE: only pages actually used cost memory).  It is
- * mapped in the guest page table too (without PTE_U), so guest code can walk
- * and edit page tables at the same addresses as the host.  Pages are never
- * freed (unmapping keeps intermediate tables).
+ * The page allocator's region (page-table pages and dune_page_alloc()
+ * pages).  MAP_NORESERVE: only pages actually used cost memory.  It is mapped
+ * in the guest without PTE_U, so guest code can walk and edit page tables
+ * at the same addresses as the host.
  */
-#define POOL_SIZE	(256UL << 20)
-
-static uint8_t *pool_base, *pool_next, *pool_end;
-
-static void *pool_alloc(void *arg, physaddr_t *pa)
-{
-	uint8_t *p;
-
-	(void)arg;
-	if (pool_next >= pool_end)
-		return NULL;
-	p = pool_next;
-	pool_next += PGSIZE;
-	memset(p, 0, PGSIZE);
-	*pa = dune_layout_va_to_pa(&dune_layout, (uintptr_t)p);
-	return p;
-}
-
-static void *pool_pa_to_va(void *arg, physaddr_t pa)
-{
-	(void)arg;
-	return (void *)(uintptr_t)dune_layout_pa_to_va(&dune_layout, pa);
-}
-
-static int pool_init(void)
-{
-	size_t sz = POOL_SIZE + BIG_PGSIZE;
-	uint8_t *p = mmap(NULL, sz, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	uintptr_t a;
-
-	if (p == MAP_FAILED)
-		return -errno;
-	a = ((uintptr_t)p + BIG_PGSIZE - 1) & ~(BIG_PGSIZE - 1);
-	if (a > (uintptr_t)p)
-		munmap(p, a - (uintptr_t)p);
-	if ((uintptr_t)p + sz > a + POOL_SIZE)
-		munmap((void *)(a + POOL_SIZE), (uintptr_t)p + sz - (a + POOL_SIZE));
-	pool_base = pool_next = (uint8_t *)a;
-	pool_end = pool_base + POOL_SIZE;
-	if (dune_layout_contig(&dune_layout, a, POOL_SIZE) != POOL_SIZE)
-		return -ERANGE;
-	return 0;
-}
+#define PAGE_REGION_SIZE	(1UL << 30)
 
 /* ---------------------------------------------------- mapping helpers */
 
@@ -395,18 +318,14 @@ int dune_init(bool map_full)
 	fpu_init();
 	pregrow_stack();
 
-	ret = pool_init();
+	ret = dune_page_init(PAGE_REGION_SIZE);
 	if (ret) {
-		dune_printf("dune: cannot set up the page-table pool: %d\n", ret);
+		dune_printf("dune: cannot set up the page region: %d\n", ret);
 		goto fail;
 	}
-	{
-		struct pt_ops ops = { pool_alloc, pool_pa_to_va, NULL };
-
-		ret = pt_init(&dune_pt, &ops);
-		if (ret)
-			goto fail;
-	}
+	ret = pt_init(&dune_pt, &dune_vm_ops);
+	if (ret)
+		goto fail;
 	pgroot = dune_pt.root;
 
 	dune_brk_init();
@@ -415,10 +334,16 @@ int dune_init(bool map_full)
 		dune_printf("dune: building the guest page table failed: %d\n", ret);
 		goto fail;
 	}
-	/* the pool is libdune-private: no PTE_U */
-	fl = dune_pt_lock();
-	ret = dune_map_range_locked((uintptr_t)pool_base, POOL_SIZE, MAPS_R | MAPS_W, false);
-	dune_pt_unlock(fl);
+	/* the page region is libdune-private: no PTE_U */
+	{
+		void *base;
+		size_t len;
+
+		dune_page_region(&base, &len);
+		fl = dune_pt_lock();
+		ret = dune_map_range_locked((uintptr_t)base, len, MAPS_R | MAPS_W, false);
+		dune_pt_unlock(fl);
+	}
 	if (ret)
 		goto fail;
 
@@ -454,118 +379,7 @@ bool dune_is_inited(void)
 
 /* ------------------------------------------------------ public helpers */
 
-uint64_t dune_va_to_pa(const void *va)
-{
-	return dune_layout_va_to_pa(&dune_layout, (uintptr_t)va);
-}
-
 uint64_t dune_pgroot_pa(void)
 {
 	return dune_pt.root_pa;
-}
-
-int dune_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out)
-{
-	uint64_t fl;
-	ptent_t *e;
-
-	if (!root || root != dune_pt.root)
-		return -EINVAL;
-	fl = dune_pt_lock();
-	e = pt_lookup(&dune_pt, (uintptr_t)va, create, NULL);
-	dune_pt_unlock(fl);
-	if (!e)
-		return create ? -ENOMEM : -ENOENT;
-	*pte_out = e;
-	return 0;
-}
-
-static int perm_to_maps(int perm)
-{
-	int prot = 0;
-
-	if (perm & PERM_R)
-		prot |= MAPS_R;
-	if (perm & PERM_W)
-		prot |= MAPS_W | MAPS_R;
-	if (perm & PERM_X)
-		prot |= MAPS_X | MAPS_R;
-	return prot;
-}
-
-static uint64_t perm_to_pte(int perm)
-{
-	uint64_t f = prot_to_pte(perm_to_maps(perm), perm & PERM_U);
-
-	if (perm & PERM_NOBIG)
-		f |= PT_MAP_NOBIG;
-	return f;
-}
-
-int dune_vm_map_phys(ptent_t *root, void *va, size_t len, uint64_t pa, int perm)
-{
-	uint64_t fl;
-	int ret;
-
-	if (!root || root != dune_pt.root)
-		return -EINVAL;
-	fl = dune_pt_lock();
-	ret = pt_map(&dune_pt, (uintptr_t)va, len, pa, perm_to_pte(perm));
-	dune_pt_unlock(fl);
-	return ret;
-}
-
-int dune_vm_map_pages(ptent_t *root, void *va, size_t len, int perm)
-{
-	uintptr_t a = (uintptr_t)va, end = a + len;
-	uint64_t fl;
-	int ret = 0;
-
-	if (!root || root != dune_pt.root)
-		return -EINVAL;
-	if ((a | len) & (PGSIZE - 1))
-		return -EINVAL;
-	fl = dune_pt_lock();
-	while (a < end && !ret) {
-		uint64_t n = dune_layout_contig(&dune_layout, a, end - a);
-
-		if (!n) {
-			ret = -EFAULT;
-			break;
-		}
-		ret = pt_map(&dune_pt, a, n, dune_layout_va_to_pa(&dune_layout, a), perm_to_pte(perm));
-		a += n;
-	}
-	dune_pt_unlock(fl);
-	return ret;
-}
-
-int dune_vm_unmap(ptent_t *root, void *va, size_t len)
-{
-	uint64_t fl;
-	int ret;
-
-	if (!root || root != dune_pt.root)
-		return -EINVAL;
-	fl = dune_pt_lock();
-	ret = pt_unmap(&dune_pt, (uintptr_t)va, len);
-	dune_pt_unlock(fl);
-	__atomic_add_fetch(&dune_tlb_gen, 1, __ATOMIC_SEQ_CST);
-	return ret;
-}
-
-int dune_vm_mprotect(ptent_t *root, void *va, size_t len, int perm)
-{
-	uint64_t fl;
-	int ret;
-
-	if (!root || root != dune_pt.root)
-		return -EINVAL;
-	if (!(perm & (PERM_R | PERM_W | PERM_X)))
-		return dune_vm_unmap(root, va, len);
-	fl = dune_pt_lock();
-	ret = pt_protect(&dune_pt, (uintptr_t)va, len, prot_to_pte(perm_to_maps(perm), perm & PERM_U));
-	dune_pt_unlock(fl);
-	__atomic_add_fetch(&dune_tlb_gen, 1, __ATOMIC_SEQ_CST);
-	return ret;
 }

@@ -124,36 +124,175 @@ static inline bool dune_in_guest(void)
 	return cpl() == 0;
 }
 
-/* Guest-physical address of a host-virtual address (DUNE_BAD_PA_VALUE if none). */
+/* ------------------------------------------------------------------
+ * Addresses.  Guest-physical == host-virtual except for the host's mmap and
+ * stack regions, which are folded at the top of guest-physical space (see
+ * struct dune_layout and layout.h).  Valid after dune_init().
+ */
 #define DUNE_BAD_PA_VALUE	(~0ULL)
+
+/* Guest-physical address of host-virtual va, or DUNE_BAD_PA_VALUE if it has none. */
 uint64_t dune_va_to_pa(const void *va);
+/* Host-virtual address of guest-physical pa (inverse of dune_va_to_pa), or NULL. */
+void *dune_pa_to_va(uint64_t pa);
+
+/* ------------------------------------------------------------------
+ * Page allocator: 4 KiB guest-physical pages owned by libdune (one big
+ * MAP_NORESERVE region reserved by dune_init(), mapped in the guest without
+ * PTE_U).  Page-table pages come from it too.  Thread-safe, usable on the
+ * host and in Dune mode.
+ */
+struct dune_page {
+	uint32_t ref;		/* reference count (0: free) */
+	uint32_t next;		/* free-list link (allocator-private) */
+};
+
+/* A zero-filled page with reference count 1, or NULL when the region is exhausted. */
+struct dune_page *dune_page_alloc(void);
+/* Return pg to the allocator regardless of its count (normally use dune_page_put). */
+void dune_page_free(struct dune_page *pg);
+/* Take one more reference. */
+void dune_page_get(struct dune_page *pg);
+/* Drop a reference; frees the page when the count reaches 0 (returns true then). */
+bool dune_page_put(struct dune_page *pg);
+/* Guest-physical address of pg. */
+physaddr_t dune_page2pa(const struct dune_page *pg);
+/* Host-virtual address of pg's contents (also valid in Dune mode). */
+void *dune_page2va(const struct dune_page *pg);
+/* The page at guest-physical address pa (4 KiB aligned), or NULL if pa is not an allocator page. */
+struct dune_page *dune_pa2page(physaddr_t pa);
+/* True if pa lies in the allocator's data pages. */
+bool dune_page_isfrompool(physaddr_t pa);
+/* Pages currently allocated (page-table pages included); for leak checks. */
+size_t dune_page_nr_used(void);
+
+/* ------------------------------------------------------------------
+ * Page tables.  A root (ptent_t *, a PML4) is libdune's table `pgroot` or
+ * one made by dune_vm_clone(); all table pages come from the page allocator.
+ * Addresses and lengths are 4 KiB aligned and below VA_USER_LIMIT.  Every
+ * function takes the page-table lock (do not call them from a page-walk
+ * callback) and none flushes the TLB: in Dune mode call dune_flush_tlb_one()
+ * or dune_flush_tlb() after changing the loaded table.
+ * A leaf mapping an allocator page through dune_vm_insert_page() (or a COW
+ * copy / clone of one) holds a reference to it (PTE_PAGE); unmapping,
+ * replacing or freeing the leaf drops it.  Other mappings own nothing.
+ */
+#define PERM_NONE	0x0000	/* mprotect: unmap */
+#define PERM_R		0x0001	/* readable (present) */
+#define PERM_W		0x0002	/* writable */
+#define PERM_X		0x0004	/* executable (else NX) */
+#define PERM_U		0x0008	/* CPL3 accessible (PTE_U) */
+#define PERM_UC		0x0010	/* uncached (PCD | PWT) */
+#define PERM_COW	0x0020	/* copy-on-write marker (PTE_COW); give it without PERM_W */
+#define PERM_USR1	0x1000	/* application software bits (PTE_USR1..3) */
+#define PERM_USR2	0x2000
+#define PERM_USR3	0x4000
+#define PERM_BIG	0x0100	/* map_phys/map_pages: 2 MiB pages where va, pa and len allow */
+#define PERM_ALL	(PERM_R | PERM_W | PERM_X | PERM_U | PERM_UC | PERM_COW | \
+			 PERM_USR1 | PERM_USR2 | PERM_USR3 | PERM_BIG)
+
+/* create argument of dune_vm_lookup */
+#define CREATE_NONE	0
+#define CREATE_NORMAL	1
+
+/* A new, empty root (free it with dune_vm_free), or NULL on OOM. */
+ptent_t *dune_vm_new(void);
+
+/*
+ * Leaf entry for va.  CREATE_NONE: the 4 KiB PTE or the 2 MiB PDE (PTE_PS
+ * set) covering va, present or not; -ENOENT if a table on the way is
+ * missing.  CREATE_NORMAL: missing tables are allocated and a 2 MiB page
+ * covering va is split, so *pte_out is always a 4 KiB PTE; -ENOMEM on OOM.
+ * -EINVAL for a bad root.
+ */
+int dune_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out);
+
+/*
+ * Map [va, va+len) to guest-physical [pa, pa+len) with perm (needs at least
+ * one of PERM_R/W/X).  Existing mappings in the range are replaced (their
+ * page references dropped).  4 KiB pages unless PERM_BIG.  0, -EINVAL, -ENOMEM.
+ */
+int dune_vm_map_phys(ptent_t *root, void *va, size_t len, uint64_t pa, int perm);
+
+/* Map host memory [va, va+len) at its own guest-physical address
+ * (dune_va_to_pa).  Like map_phys; -EFAULT if part of it has none. */
+int dune_vm_map_pages(ptent_t *root, void *va, size_t len, int perm);
+
+/* Map allocator page pg at va (4 KiB), taking a reference on it. 0, -EINVAL, -ENOMEM. */
+int dune_vm_insert_page(ptent_t *root, void *va, struct dune_page *pg, int perm);
+
+/* The allocator page mapped at va (no reference taken).  -ENOENT if va is
+ * unmapped, -EINVAL if it maps memory that is not an allocator page. */
+int dune_vm_lookup_page(ptent_t *root, void *va, struct dune_page **pg_out);
+
+/*
+ * Set the permissions of the present pages in [va, va+len) to perm (W, X,
+ * U, UC, COW and USR bits are replaced; frames, A/D and references kept;
+ * 2 MiB pages partly covered are split).  PERM_NONE (no R/W/X) unmaps.
+ * 0, -EINVAL, -ENOMEM.
+ */
+int dune_vm_mprotect(ptent_t *root, void *va, size_t len, int perm);
+
+/* Remove the mappings in [va, va+len), dropping page references.  Table
+ * pages are kept until dune_vm_free().  0, -EINVAL, -ENOMEM (split). */
+int dune_vm_unmap(ptent_t *root, void *va, size_t len);
+
+/*
+ * A new root with a copy of every table of root.  Leaves are shared:
+ * allocator pages get one more reference, and writable user pages
+ * (PTE_W and PTE_U) become read-only + PTE_COW in BOTH tables, so the first
+ * write on either side faults and dune_vm_default_pgflt_handler() gives that
+ * side a private copy.  NULL on OOM.  Mind that cloning the live table makes
+ * every PTE_U page the running code writes (stack, globals) COW too.
+ */
+ptent_t *dune_vm_clone(ptent_t *root);
+
+/* Free a table made by dune_vm_new() or dune_vm_clone(): drops page references and frees
+ * every table page.  Never pass the loaded table. */
+void dune_vm_free(ptent_t *root);
+
+/*
+ * Call cb(arg, pte, va) for every present leaf intersecting [start, end)
+ * in address order (pte may be a 2 MiB PDE: check PTE_PS).  cb may read and
+ * change *pte (e.g. test and clear PTE_D/PTE_A; flush afterwards) but must
+ * not call dune_vm_*.  Stops at the first non-zero return and returns it;
+ * else 0.
+ */
+typedef int (*dune_page_walk_cb)(const void *arg, ptent_t *pte, void *va);
+int dune_vm_page_walk(ptent_t *root, void *start, void *end, dune_page_walk_cb cb, const void *arg);
+
+/*
+ * Resolve a write fault at addr on a PTE_COW page of root: if the page is an
+ * allocator page nobody else references it becomes writable again, otherwise
+ * the faulting side gets a private copy (PTE_PAGE, writable, COW cleared).
+ * 0 if resolved (and, in Dune mode, the TLB entry flushed), -EFAULT if addr
+ * is not a COW page, -ENOMEM.
+ */
+int dune_vm_cow_fault(ptent_t *root, uintptr_t addr);
+
+/*
+ * The page-fault policy for COW: call it from a dune_register_pgflt_handler()
+ * handler.  Resolves write faults on present COW pages of the loaded table
+ * (CR3 in Dune mode; pgroot on the host, for tests) and returns 0; -EFAULT
+ * for any other fault (the caller decides).
+ */
+int dune_vm_default_pgflt_handler(uintptr_t addr, uint64_t fec);
 
 /* The guest page table libdune built (PML4), and its guest-physical address (CR3). */
 extern ptent_t *pgroot;
 uint64_t dune_pgroot_pa(void);
 
-/* Page-table access (all lock the page table; flushing is the caller's job in Dune mode). */
-#define PERM_NONE	0x0
-#define PERM_R		0x1
-#define PERM_W		0x2
-#define PERM_X		0x4
-#define PERM_U		0x8
-#define PERM_NOBIG	0x100	/* only 4 KiB pages */
-
-/* 4 KiB PTE for va in the page table rooted at root (must be pgroot), creating tables if asked. 0 or -errno. */
-int dune_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out);
-/* Map [va, va+len) to the guest-physical image of the same addresses (per the layout). */
-int dune_vm_map_pages(ptent_t *root, void *va, size_t len, int perm);
-int dune_vm_map_phys(ptent_t *root, void *va, size_t len, uint64_t pa, int perm);
-int dune_vm_unmap(ptent_t *root, void *va, size_t len);
-int dune_vm_mprotect(ptent_t *root, void *va, size_t len, int perm);
-
 /* Ask the host which memory backs addr and map it (the default lazy page-fault
  * repair; usable from a pgflt handler).  0 if addr is now mapped, else -errno. */
 int dune_pgflt_sync(uintptr_t addr);
 
-static inline void dune_flush_tlb(void) { flush_tlb(); }
-static inline void dune_flush_tlb_one(uintptr_t va) { invlpg((const void *)va); }
+/* TLB control (dune_flush_tlb, dune_flush_tlb_one) is in mmu.h. */
+
+/* ------------------------------------------------------------------
+ * Ring 3 (dune_jump_to_user, syscall interception for user code): not yet
+ * implemented; it will live in its own file (user.c) and use the ELF
+ * loader (elf.h) to start programs.
+ */
 
 #ifdef __cplusplus
 }

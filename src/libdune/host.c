@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "page.h"
 #include "maps.h"
 
 __thread struct dune_thread *dune_self __attribute__((tls_model("initial-exec")));
@@ -462,6 +463,7 @@ static long clone_process(struct dune_thread *t, unsigned long flags, uint64_t p
 		return pid;
 	*child = true;
 	dune_pt_lock_reset();
+	dune_page_lock_reset();
 	sigact_lock = 0;
 	/* A fresh open: the child gets its own Dune context instead of sharing the parent's file. */
 	fd = host_syscall6(SYS_open, (long)"/dev/dune", O_RDWR | O_CLOEXEC, 0, 0, 0, 0);

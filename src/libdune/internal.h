@@ -87,7 +87,7 @@ extern struct k_sigaction dune_guest_sigact[DUNE_MAX_SIG + 1] HIDDEN;
 /* The calling thread's Dune state (same TLS in host and guest mode). */
 extern __thread struct dune_thread *dune_self __attribute__((tls_model("initial-exec"))) HIDDEN;
 
-/* ---- page-table lock (dune.c): usable on the host and in the guest (there it also disables interrupts) ---- */
+/* ---- page-table lock (vm.c): usable on the host and in the guest (there it also disables interrupts) ---- */
 uint64_t dune_pt_lock(void) HIDDEN;
 void dune_pt_unlock(uint64_t flags) HIDDEN;
 
@@ -97,6 +97,8 @@ int dune_map_range_locked(uintptr_t va, size_t len, int prot, bool user) HIDDEN;
 int dune_sync_from_maps(uintptr_t start, uintptr_t end) HIDDEN;
 
 void dune_pt_lock_reset(void) HIDDEN;
+/* pt.c hooks over the page allocator (vm.c): every libdune page table uses them. */
+extern const struct pt_ops dune_vm_ops HIDDEN;
 bool dune_is_inited(void) HIDDEN;
 /* VMA containing addr from /proc/self/maps (MAPS_* prot); also reports the [stack] start. 0 or -ENOENT. */
 int dune_find_vma(uintptr_t addr, uintptr_t *start, uintptr_t *end, int *prot, uintptr_t *stack_start) HIDDEN;

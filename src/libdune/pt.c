@@ -217,7 +217,8 @@ int pt_map(struct pt *pt, uint64_t va, uint64_t len, physaddr_t pa, uint64_t fla
 
 enum range_op { OP_UNMAP, OP_PROTECT };
 
-static int range_apply(struct pt *pt, uint64_t va, uint64_t end, enum range_op op, uint64_t flags)
+static int range_apply(struct pt *pt, uint64_t va, uint64_t end, enum range_op op,
+		       uint64_t mask, uint64_t flags)
 {
 	while (va < end) {
 		ptent_t *table = pt->root;
@@ -245,7 +246,7 @@ static int range_apply(struct pt *pt, uint64_t va, uint64_t end, enum range_op o
 				if (op == OP_UNMAP)
 					*e = 0;
 				else
-					*e = (*e & ~PROT_BITS) | (flags & PROT_BITS);
+					*e = (*e & ~mask) | (flags & mask);
 				va += sz;
 				break;
 			}
@@ -261,14 +262,22 @@ int pt_unmap(struct pt *pt, uint64_t va, uint64_t len)
 {
 	int ret = check_range(va, len);
 
-	return ret ? ret : range_apply(pt, va, va + len, OP_UNMAP, 0);
+	return ret ? ret : range_apply(pt, va, va + len, OP_UNMAP, 0, 0);
 }
 
 int pt_protect(struct pt *pt, uint64_t va, uint64_t len, uint64_t flags)
 {
 	int ret = check_range(va, len);
 
-	return ret ? ret : range_apply(pt, va, va + len, OP_PROTECT, flags);
+	return ret ? ret : range_apply(pt, va, va + len, OP_PROTECT, PROT_BITS, flags);
+}
+
+int pt_protect_mask(struct pt *pt, uint64_t va, uint64_t len, uint64_t mask, uint64_t flags)
+{
+	int ret = check_range(va, len);
+
+	mask &= ~(PTE_P | PTE_PS | PTE_ADDR);
+	return ret ? ret : range_apply(pt, va, va + len, OP_PROTECT, mask, flags);
 }
 
 static int walk_level(const struct pt *pt, ptent_t *table, int l, uint64_t base,
@@ -305,4 +314,91 @@ int pt_walk(const struct pt *pt, uint64_t start, uint64_t end, pt_walk_cb cb, vo
 	if (start >= end)
 		return 0;
 	return walk_level(pt, pt->root, 3, 0, start, end, cb, arg);
+}
+
+/* Free the table at level l and everything below it. */
+static void free_level(struct pt *pt, ptent_t *table, physaddr_t pa, int l)
+{
+	int i;
+
+	if (l > 0) {
+		for (i = 0; i < NPTENTRIES; i++) {
+			ptent_t e = table[i];
+
+			if ((e & PTE_P) && !(e & PTE_PS))
+				free_level(pt, table_of(pt, e), PTE_ADDR_OF(e), l - 1);
+		}
+	}
+	if (pt->ops.free_page)
+		pt->ops.free_page(pt->ops.arg, table, pa);
+}
+
+void pt_free(struct pt *pt)
+{
+	if (pt->root)
+		free_level(pt, pt->root, pt->root_pa, 3);
+	pt->root = NULL;
+	pt->root_pa = 0;
+}
+
+static int clone_level(struct pt *dst, const ptent_t *src, ptent_t *copy, int l,
+		       uint64_t base, pt_clone_cb cb, void *arg)
+{
+	uint64_t sz = level_size(l);
+	int i, ret;
+
+	for (i = 0; i < NPTENTRIES; i++) {
+		ptent_t e = src[i];
+
+		if (!(e & PTE_P)) {
+			copy[i] = e;	/* keep software state of non-present leaves */
+			continue;
+		}
+		if (l == 0 || (l < 3 && (e & PTE_PS))) {
+			copy[i] = e;
+			if (cb && (ret = cb(arg, base + i * sz, (ptent_t *)&src[i], &copy[i], l)))
+				return ret;
+		} else {
+			physaddr_t pa;
+			ptent_t *t = alloc_table(dst, &pa);
+
+			if (!t)
+				return -ENOMEM;
+			copy[i] = pa | (e & ~PTE_ADDR);
+			ret = clone_level(dst, table_of(dst, e), t, l - 1, base + i * sz, cb, arg);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+int pt_clone(const struct pt *src, struct pt *dst, pt_clone_cb cb, void *arg)
+{
+	int ret = pt_init(dst, &src->ops);
+
+	if (ret)
+		return ret;
+	ret = clone_level(dst, src->root, dst->root, 3, 0, cb, arg);
+	if (ret)
+		pt_free(dst);
+	return ret;
+}
+
+static size_t count_level(const struct pt *pt, const ptent_t *table, int l)
+{
+	size_t n = 1;
+	int i;
+
+	if (l == 0)
+		return 1;
+	for (i = 0; i < NPTENTRIES; i++)
+		if ((table[i] & PTE_P) && !(table[i] & PTE_PS))
+			n += count_level(pt, table_of(pt, table[i]), l - 1);
+	return n;
+}
+
+size_t pt_count_tables(const struct pt *pt)
+{
+	return pt->root ? count_level(pt, pt->root, 3) : 0;
 }

@@ -26,6 +26,8 @@ struct pt_ops {
 	/* Pointer through which the page-table page at physical address pa can be accessed. */
 	void *(*pa_to_va)(void *arg, physaddr_t pa);
 	void *arg;
+	/* Give back a page from alloc_page (only pt_free/pt_clone's error path use it; may be NULL otherwise). */
+	void (*free_page)(void *arg, void *page, physaddr_t pa);
 };
 
 struct pt {
@@ -61,6 +63,9 @@ int pt_unmap(struct pt *pt, uint64_t va, uint64_t len);
  * in `flags` (other bits and the frame are kept).  Returns 0 or -ENOMEM. */
 int pt_protect(struct pt *pt, uint64_t va, uint64_t len, uint64_t flags);
 
+/* Same, replacing the bits in `mask` (PTE_P, PTE_PS and the frame are never changed). */
+int pt_protect_mask(struct pt *pt, uint64_t va, uint64_t len, uint64_t mask, uint64_t flags);
+
 /*
  * Find the leaf entry for va.  Without `create`, returns the 4 KiB PTE or the
  * 2 MiB PDE that maps va (whether present or not), or NULL if an intermediate
@@ -79,6 +84,25 @@ int pt_split_big(struct pt *pt, uint64_t va);
 /* Call cb for each present leaf intersecting [start, end); stop early if cb returns non-zero. */
 typedef int (*pt_walk_cb)(void *arg, uint64_t va, ptent_t *leaf, int level);
 int pt_walk(const struct pt *pt, uint64_t start, uint64_t end, pt_walk_cb cb, void *arg);
+
+/*
+ * Free every page-table page of pt (root included) through ops.free_page.
+ * Leaves' frames are not touched: call pt_walk first if they need releasing.
+ */
+void pt_free(struct pt *pt);
+
+/*
+ * Make dst an independent copy of src's tables (same ops, new pages).  For
+ * each present leaf, after it has been copied, cb (if non-NULL) may edit both
+ * the source and the copy (e.g. to mark them copy-on-write); a non-zero
+ * return aborts.  2 MiB/1 GiB leaves stay large.  0, -ENOMEM or cb's error;
+ * on error dst is freed.
+ */
+typedef int (*pt_clone_cb)(void *arg, uint64_t va, ptent_t *src, ptent_t *dst, int level);
+int pt_clone(const struct pt *src, struct pt *dst, pt_clone_cb cb, void *arg);
+
+/* Number of page-table pages (root included) reachable from pt->root. */
+size_t pt_count_tables(const struct pt *pt);
 
 #pragma GCC visibility pop
 

@@ -29,6 +29,6 @@ struct test_case {
 
 #define TEST_LIST_END { NULL, NULL }
 
-extern const struct test_case pt_tests[], maps_tests[], layout_tests[];
+extern const struct test_case pt_tests[], maps_tests[], layout_tests[], vm_tests[], elf_tests[];
 
 #endif

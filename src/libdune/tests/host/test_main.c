@@ -6,7 +6,7 @@ int test_failed_checks;
 
 int main(void)
 {
-	const struct test_case *suites[] = { pt_tests, maps_tests, layout_tests };
+	const struct test_case *suites[] = { pt_tests, maps_tests, layout_tests, vm_tests, elf_tests };
 	int passed = 0, failed = 0;
 	size_t s;
 

@@ -15,6 +15,7 @@
 struct arena {
 	uint8_t *base;
 	size_t used, limit;	/* pages */
+	size_t freed;		/* pages given back through free_page */
 };
 
 static void *a_alloc(void *arg, physaddr_t *pa)
@@ -37,15 +38,24 @@ static void *a_pa_to_va(void *arg, physaddr_t pa)
 	return a->base + (pa - FAKE_PA_BASE);
 }
 
+static void a_free(void *arg, void *page, physaddr_t pa)
+{
+	struct arena *a = arg;
+
+	if (a_pa_to_va(arg, pa) == page)
+		a->freed++;
+}
+
 static struct arena arena;
 
 static void setup(struct pt *pt, size_t limit)
 {
-	struct pt_ops ops = { a_alloc, a_pa_to_va, &arena };
+	struct pt_ops ops = { a_alloc, a_pa_to_va, &arena, a_free };
 
 	if (!arena.base)
 		arena.base = aligned_alloc(PGSIZE, ARENA_PAGES * PGSIZE);
 	arena.used = 0;
+	arena.freed = 0;
 	arena.limit = limit;
 	CHECK_EQ(pt_init(pt, &ops), 0);
 	CHECK_EQ(pt->root_pa, FAKE_PA_BASE);
@@ -337,7 +347,90 @@ static void test_split_1g(void)
 	CHECK(leaf & PTE_PS);	/* untouched parts stay 2 MiB pages */
 }
 
+static void test_free_all_tables(void)
+{
+	struct pt pt;
+
+	setup(&pt, ARENA_PAGES);
+	CHECK_EQ(pt_map(&pt, 0x400000, 3 * PGSIZE, 0x1000000, PTE_W), 0);
+	CHECK_EQ(pt_map(&pt, 0x7f0000000000ULL, BIG_PGSIZE, 0x2000000, PTE_W), 0);
+	CHECK_EQ(pt_count_tables(&pt), arena.used);
+	pt_free(&pt);
+	CHECK_EQ(arena.freed, arena.used);
+	CHECK(pt.root == NULL);
+}
+
+static int mark_ro(void *arg, uint64_t va, ptent_t *src, ptent_t *dst, int level)
+{
+	int *n = arg;
+
+	(void)va;
+	(void)level;
+	*src &= ~PTE_W;
+	*dst |= PTE_AVAIL;
+	(*n)++;
+	return 0;
+}
+
+static void test_clone(void)
+{
+	struct pt pt, copy;
+	physaddr_t pa;
+	ptent_t leaf;
+	size_t before;
+	int n = 0;
+
+	setup(&pt, ARENA_PAGES);
+	CHECK_EQ(pt_map(&pt, 0x400000, 2 * PGSIZE, 0x1000000, PTE_W), 0);
+	CHECK_EQ(pt_map(&pt, 0x40000000, BIG_PGSIZE, 0x2000000, PTE_W), 0);
+	before = arena.used;
+	CHECK_EQ(pt_clone(&pt, &copy, mark_ro, &n), 0);
+	CHECK_EQ(n, 3);				/* two 4K leaves and one 2M leaf */
+	CHECK_EQ(arena.used, 2 * before);	/* every table copied once */
+	CHECK(copy.root != pt.root);
+	CHECK_EQ(pt_translate(&copy, 0x401123, &pa, &leaf), 0);
+	CHECK_EQ(pa, 0x1001123);
+	CHECK(leaf & PTE_W);
+	CHECK(leaf & PTE_AVAIL);
+	CHECK_EQ(pt_translate(&pt, 0x401123, &pa, &leaf), 0);
+	CHECK(!(leaf & PTE_W));
+	CHECK_EQ(pt_translate(&copy, 0x40012345, &pa, &leaf), 0);
+	CHECK(leaf & PTE_PS);
+	/* independent: unmapping in the copy leaves the source alone */
+	CHECK_EQ(pt_unmap(&copy, 0x400000, PGSIZE), 0);
+	CHECK_EQ(pt_translate(&copy, 0x400000, &pa, NULL), -ENOENT);
+	CHECK_EQ(pt_translate(&pt, 0x400000, &pa, NULL), 0);
+	pt_free(&copy);
+	CHECK_EQ(arena.freed, before);
+}
+
+static void test_clone_oom(void)
+{
+	struct pt pt, copy;
+
+	setup(&pt, 6);
+	CHECK_EQ(pt_map(&pt, 0x400000, PGSIZE, 0x1000000, PTE_W), 0);	/* 4 tables */
+	CHECK_EQ(pt_clone(&pt, &copy, NULL, NULL), -ENOMEM);
+	CHECK_EQ(arena.freed, 2);	/* the partial copy was given back */
+}
+
+static void test_protect_mask(void)
+{
+	struct pt pt;
+	ptent_t leaf;
+
+	setup(&pt, ARENA_PAGES);
+	CHECK_EQ(pt_map(&pt, 0x400000, PGSIZE, 0x1000000, PTE_W | PTE_D | PTE_AVAIL), 0);
+	CHECK_EQ(pt_protect_mask(&pt, 0x400000, PGSIZE, PTE_W | PTE_AVAIL | PTE_P | PTE_ADDR, PTE_NX), 0);
+	CHECK_EQ(pt_translate(&pt, 0x400000, NULL, &leaf), 0);
+	CHECK_EQ(leaf, 0x1000000 | PTE_P | PTE_D);	/* P and frame untouchable, D kept */
+}
+
 const struct test_case pt_tests[] = {
+	{ "pt: free gives back every table", test_free_all_tables },
+	{ "pt: clone copies tables, callback edits both", test_clone },
+	{ "pt: clone OOM frees the partial copy", test_clone_oom },
+	{ "pt: protect_mask", test_protect_mask },
 	{ "pt: map 4K page, flags, lookup", test_map_4k },
 	{ "pt: 2M pages when aligned", test_map_big },
 	{ "pt: misaligned pa -> 4K pages", test_map_misaligned_pa },

@@ -1,0 +1,409 @@
+/*
+ * vm.c - the dune_vm_* API: page tables rooted at any ptent_t * whose pages
+ * come from the page allocator (page.c), built on the pure pt.c.  Also owns
+ * the page-table lock shared with the host loop's mirroring (host.c).
+ *
+ * Page references: a leaf with PTE_PAGE holds one reference to the
+ * dune_page it maps (dune_vm_insert_page, COW copies, clones).  Unmapping,
+ * replacing or freeing such a leaf drops it.  Other leaves (map_phys,
+ * map_pages) map memory libdune does not own and carry no reference.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+#include "lock.h"
+#include "page.h"
+
+ptent_t *pgroot;
+
+static volatile int pt_lock_word;
+
+uint64_t dune_pt_lock(void)
+{
+	return dune_spin_lock_irqsave(&pt_lock_word);
+}
+
+void dune_pt_unlock(uint64_t flags)
+{
+	dune_spin_unlock_irqrestore(&pt_lock_word, flags);
+}
+
+void dune_pt_lock_reset(void)
+{
+	pt_lock_word = 0;
+}
+
+/* ------------------------------------------------ pt.c allocator hooks */
+
+static void *vm_alloc_table(void *arg, physaddr_t *pa)
+{
+	struct dune_page *pg = dune_page_alloc();
+
+	(void)arg;
+	if (!pg)
+		return NULL;
+	*pa = dune_page2pa(pg);
+	return dune_page2va(pg);
+}
+
+static void *vm_table_va(void *arg, physaddr_t pa)
+{
+	(void)arg;
+	return dune_page_pa2va(pa);
+}
+
+static void vm_free_table(void *arg, void *page, physaddr_t pa)
+{
+	(void)arg;
+	(void)page;
+	dune_page_put(dune_pa2page(pa));
+}
+
+const struct pt_ops dune_vm_ops = { vm_alloc_table, vm_table_va, NULL, vm_free_table };
+
+/* A struct pt view of a root (its page must come from the allocator). */
+static int pt_of(struct pt *pt, ptent_t *root)
+{
+	physaddr_t pa = root ? dune_page_va2pa(root) : DUNE_BAD_PA_VALUE;
+
+	if (pa == DUNE_BAD_PA_VALUE || (pa & (PGSIZE - 1)))
+		return -EINVAL;
+	pt->root = root;
+	pt->root_pa = pa;
+	pt->ops = dune_vm_ops;
+	return 0;
+}
+
+/* Dereferenceable address of a data frame: the page region, else the layout. */
+static void *frame_va(physaddr_t pa)
+{
+	void *p = dune_page_pa2va(pa);
+
+	return p ? p : dune_pa_to_va(pa);
+}
+
+/* -------------------------------------------------------- permissions */
+
+#define PERM_RWX	(PERM_R | PERM_W | PERM_X)
+/* leaf bits a perm value decides (mprotect replaces exactly these) */
+#define PERM_PTE_MASK	(PTE_W | PTE_U | PTE_NX | PTE_PWT | PTE_PCD | PTE_COW | \
+			 PTE_USR1 | PTE_USR2 | PTE_USR3)
+
+static uint64_t perm_to_pte(int perm)
+{
+	uint64_t f = PTE_P;
+
+	if (perm & PERM_W)
+		f |= PTE_W;
+	if (!(perm & PERM_X))
+		f |= PTE_NX;
+	if (perm & PERM_U)
+		f |= PTE_U;
+	if (perm & PERM_UC)
+		f |= PTE_PCD | PTE_PWT;
+	if (perm & PERM_COW)
+		f |= PTE_COW;
+	if (perm & PERM_USR1)
+		f |= PTE_USR1;
+	if (perm & PERM_USR2)
+		f |= PTE_USR2;
+	if (perm & PERM_USR3)
+		f |= PTE_USR3;
+	return f;
+}
+
+static int check_perm(int perm)
+{
+	if (!(perm & PERM_RWX) || (perm & ~PERM_ALL))
+		return -EINVAL;
+	return 0;
+}
+
+/* ---------------------------------------------------- reference drops */
+
+static int put_leaf_cb(void *arg, uint64_t va, ptent_t *leaf, int level)
+{
+	(void)arg;
+	(void)va;
+	(void)level;
+	if (*leaf & PTE_PAGE)
+		dune_page_put(dune_pa2page(PTE_ADDR_OF(*leaf)));
+	return 0;
+}
+
+/* Unmap [va, va+len), dropping page references.  Lock held. */
+static int unmap_locked(struct pt *pt, uint64_t va, uint64_t len)
+{
+	if ((va | len) & (PGSIZE - 1) || va >= VA_USER_LIMIT || len > VA_USER_LIMIT - va)
+		return -EINVAL;
+	pt_walk(pt, va, va + len, put_leaf_cb, NULL);
+	return pt_unmap(pt, va, len);
+}
+
+/* ----------------------------------------------------------- the API */
+
+int dune_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out)
+{
+	struct pt pt;
+	uint64_t fl;
+	ptent_t *e;
+
+	if (pt_of(&pt, root))
+		return -EINVAL;
+	fl = dune_pt_lock();
+	e = pt_lookup(&pt, (uintptr_t)va, create, NULL);
+	dune_pt_unlock(fl);
+	if (!e)
+		return create && (uintptr_t)va < VA_USER_LIMIT ? -ENOMEM : -ENOENT;
+	*pte_out = e;
+	return 0;
+}
+
+int dune_vm_map_phys(ptent_t *root, void *va, size_t len, uint64_t pa, int perm)
+{
+	uint64_t flags = perm_to_pte(perm) | (perm & PERM_BIG ? 0 : PT_MAP_NOBIG);
+	struct pt pt;
+	uint64_t fl;
+	int ret;
+
+	if (pt_of(&pt, root) || check_perm(perm) || (pa & (PGSIZE - 1)))
+		return -EINVAL;
+	fl = dune_pt_lock();
+	ret = unmap_locked(&pt, (uintptr_t)va, len);
+	if (!ret)
+		ret = pt_map(&pt, (uintptr_t)va, len, pa, flags);
+	dune_pt_unlock(fl);
+	return ret;
+}
+
+int dune_vm_map_pages(ptent_t *root, void *va, size_t len, int perm)
+{
+	uintptr_t a = (uintptr_t)va, end = a + len;
+	int ret = 0;
+
+	if ((a | len) & (PGSIZE - 1) || end < a)
+		return -EINVAL;
+	while (a < end && !ret) {
+		uint64_t n = dune_layout_contig(&dune_layout, a, end - a);
+
+		if (!n)
+			return -EFAULT;
+		ret = dune_vm_map_phys(root, (void *)a, n, dune_layout_va_to_pa(&dune_layout, a), perm);
+		a += n;
+	}
+	return ret;
+}
+
+int dune_vm_insert_page(ptent_t *root, void *va, struct dune_page *pg, int perm)
+{
+	struct pt pt;
+	uint64_t fl;
+	ptent_t *e;
+	int ret;
+
+	if (pt_of(&pt, root) || check_perm(perm) || !pg || ((uintptr_t)va & (PGSIZE - 1)))
+		return -EINVAL;
+	fl = dune_pt_lock();
+	ret = unmap_locked(&pt, (uintptr_t)va, PGSIZE);
+	e = ret ? NULL : pt_lookup(&pt, (uintptr_t)va, 1, NULL);
+	if (e) {
+		dune_page_get(pg);
+		*e = dune_page2pa(pg) | perm_to_pte(perm) | PTE_PAGE;
+	} else if (!ret) {
+		ret = -ENOMEM;
+	}
+	dune_pt_unlock(fl);
+	return ret;
+}
+
+int dune_vm_lookup_page(ptent_t *root, void *va, struct dune_page **pg_out)
+{
+	struct pt pt;
+	physaddr_t pa;
+	int ret;
+
+	if (pt_of(&pt, root))
+		return -EINVAL;
+	{
+		uint64_t fl = dune_pt_lock();
+
+		ret = pt_translate(&pt, (uintptr_t)va, &pa, NULL);
+		dune_pt_unlock(fl);
+	}
+	if (ret)
+		return -ENOENT;
+	*pg_out = dune_pa2page(pa & ~(PGSIZE - 1));
+	return *pg_out ? 0 : -EINVAL;
+}
+
+int dune_vm_mprotect(ptent_t *root, void *va, size_t len, int perm)
+{
+	struct pt pt;
+	uint64_t fl;
+	int ret;
+
+	if (pt_of(&pt, root) || (perm & ~PERM_ALL))
+		return -EINVAL;
+	if (!(perm & PERM_RWX))
+		return dune_vm_unmap(root, va, len);
+	fl = dune_pt_lock();
+	ret = pt_protect_mask(&pt, (uintptr_t)va, len, PERM_PTE_MASK, perm_to_pte(perm));
+	dune_pt_unlock(fl);
+	return ret;
+}
+
+int dune_vm_unmap(ptent_t *root, void *va, size_t len)
+{
+	struct pt pt;
+	uint64_t fl;
+	int ret;
+
+	if (pt_of(&pt, root))
+		return -EINVAL;
+	fl = dune_pt_lock();
+	ret = unmap_locked(&pt, (uintptr_t)va, len);
+	dune_pt_unlock(fl);
+	return ret;
+}
+
+/* Writable user leaves become read-only + COW in both tables; pages get a reference. */
+static int clone_leaf_cb(void *arg, uint64_t va, ptent_t *src, ptent_t *dst, int level)
+{
+	(void)arg;
+	(void)va;
+	(void)level;
+	if (*src & PTE_PAGE)
+		dune_page_get(dune_pa2page(PTE_ADDR_OF(*src)));
+	if ((*src & (PTE_W | PTE_U)) == (PTE_W | PTE_U)) {
+		*src = (*src & ~PTE_W) | PTE_COW;
+		*dst = *src;
+	}
+	return 0;
+}
+
+ptent_t *dune_vm_new(void)
+{
+	struct pt pt;
+
+	return pt_init(&pt, &dune_vm_ops) ? NULL : pt.root;
+}
+
+ptent_t *dune_vm_clone(ptent_t *root)
+{
+	struct pt src, dst;
+	uint64_t fl;
+	int ret;
+
+	if (pt_of(&src, root))
+		return NULL;
+	fl = dune_pt_lock();
+	ret = pt_clone(&src, &dst, clone_leaf_cb, NULL);
+	dune_pt_unlock(fl);
+	return ret ? NULL : dst.root;
+}
+
+void dune_vm_free(ptent_t *root)
+{
+	struct pt pt;
+	uint64_t fl;
+
+	if (pt_of(&pt, root))
+		return;
+	fl = dune_pt_lock();
+	pt_walk(&pt, 0, VA_USER_LIMIT, put_leaf_cb, NULL);
+	pt_free(&pt);
+	dune_pt_unlock(fl);
+}
+
+struct walk_arg {
+	dune_page_walk_cb cb;
+	const void *arg;
+};
+
+static int walk_cb(void *p, uint64_t va, ptent_t *leaf, int level)
+{
+	struct walk_arg *w = p;
+
+	(void)level;
+	return w->cb(w->arg, leaf, (void *)(uintptr_t)va);
+}
+
+int dune_vm_page_walk(ptent_t *root, void *start, void *end, dune_page_walk_cb cb, const void *arg)
+{
+	struct walk_arg w = { cb, arg };
+	struct pt pt;
+	uint64_t fl;
+	int ret;
+
+	if (pt_of(&pt, root) || !cb)
+		return -EINVAL;
+	fl = dune_pt_lock();
+	ret = pt_walk(&pt, (uintptr_t)start, (uintptr_t)end, walk_cb, &w);
+	dune_pt_unlock(fl);
+	return ret;
+}
+
+/* Resolve a write fault on a COW page of root.  Lock held. */
+static int cow_fault_locked(struct pt *pt, uintptr_t addr)
+{
+	ptent_t *e = pt_lookup(pt, addr, 0, NULL);
+	struct dune_page *old, *pg;
+	ptent_t v;
+
+	if (!e || !(*e & PTE_P) || !(*e & PTE_COW))
+		return -EFAULT;
+	if (*e & PTE_PS) {
+		/* work on the 4 KiB page only: split, every piece stays COW */
+		e = pt_lookup(pt, addr, 1, NULL);
+		if (!e)
+			return -ENOMEM;
+	}
+	v = *e;
+	old = (v & PTE_PAGE) ? dune_pa2page(PTE_ADDR_OF(v)) : NULL;
+	if (old && __atomic_load_n(&old->ref, __ATOMIC_ACQUIRE) == 1) {
+		/* sole owner: nobody else can see a write, just reuse it */
+		*e = (v & ~PTE_COW) | PTE_W;
+		return 0;
+	}
+	pg = dune_page_alloc();
+	if (!pg)
+		return -ENOMEM;
+	memcpy(dune_page2va(pg), frame_va(PTE_ADDR_OF(v)), PGSIZE);
+	*e = dune_page2pa(pg) | (PTE_FLAGS(v) & ~(PTE_COW | PTE_D | PTE_A)) | PTE_W | PTE_PAGE;
+	if (old)
+		dune_page_put(old);
+	return 0;
+}
+
+int dune_vm_cow_fault(ptent_t *root, uintptr_t addr)
+{
+	struct pt pt;
+	uint64_t fl;
+	int ret;
+
+	if (pt_of(&pt, root))
+		return -EINVAL;
+	fl = dune_pt_lock();
+	ret = cow_fault_locked(&pt, addr & ~(PGSIZE - 1));
+	dune_pt_unlock(fl);
+	if (!ret && dune_in_guest())
+		dune_flush_tlb_one(addr);
+	return ret;
+}
+
+int dune_vm_default_pgflt_handler(uintptr_t addr, uint64_t fec)
+{
+	ptent_t *root = pgroot;
+
+	/* only a write to a present page can be a COW fault */
+	if ((fec & (FEC_P | FEC_W)) != (FEC_P | FEC_W))
+		return -EFAULT;
+	if (dune_in_guest()) {
+		/* the faulting side is whatever table is loaded */
+		root = dune_page_pa2va(read_cr3() & PTE_ADDR);
+		if (!root)
+			return -EFAULT;
+	}
+	return dune_vm_cow_fault(root, addr);
+}
