@@ -3,8 +3,9 @@ so a session starts in seconds and tests exactly what the CLI uses.
 
     nox -s lint      ruff over the Python code
     nox -s tests     unit tests: fast, no VM
-    nox -s lab       boot the default lab (Bochs here) and run the integration + testinfra checks
-    nox -s dune      boot the lab, install Dune, and run the in-guest Dune tests
+    nox -s lab       boot the default lab (Bochs here): integration + testinfra checks, then install Dune
+                     and run the in-guest Dune tests in the same VM
+    nox -s dune      only the Dune tests (boots its own VM)
     nox -s nightly   every scenario on every backend this host can run (filled in by later work)
 """
 
@@ -35,8 +36,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lab(session: nox.Session) -> None:
-    """The lab proof: a VMX guest boots, answers SSH, passes the testinfra checks, and is torn down."""
-    session.run(*PYTEST, "-m", "vm and not dune", "tests/integration", *session.posargs, external=True)
+    """The lab proof: a VMX guest boots, answers SSH, passes the testinfra checks, runs Dune, is torn down."""
+    session.run(*PYTEST, "-m", "vm", "tests/integration", *session.posargs, external=True)
 
 
 @nox.session
