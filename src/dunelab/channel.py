@@ -44,7 +44,9 @@ class Channel:
 
     def _new_connection(self) -> fabric.Connection:
         ep = self.endpoint
-        config = fabric.Config(overrides={"load_ssh_configs": False})
+        # in_stream False: commands never read our stdin (pytest forbids it, CI has none), for every
+        # caller of this connection, provision/fabfile.py's tasks included.
+        config = fabric.Config(overrides={"load_ssh_configs": False, "run": {"in_stream": False}})
         conn = fabric.Connection(
             ep.host, port=ep.port, user=ep.user, config=config, connect_timeout=self.connect_timeout,
             connect_kwargs={"key_filename": str(ep.key), "look_for_keys": False, "allow_agent": False,
@@ -82,7 +84,7 @@ class Channel:
     def run(self, command: str, timeout: float | None = None, hide: bool = False, warn: bool = True,
             pty: bool = False):
         """Run a shell command in the guest; returns Fabric's Result (exited, stdout, stderr)."""
-        return self.connection.run(command, timeout=timeout, hide=hide, warn=warn, pty=pty, in_stream=False)
+        return self.connection.run(command, timeout=timeout, hide=hide, warn=warn, pty=pty)
 
     def put(self, local: Path | str, remote: str) -> None:
         self.connection.put(str(local), remote)
