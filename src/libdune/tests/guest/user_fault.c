@@ -10,10 +10,25 @@
 static char user_stack[USER_STACK] __attribute__((aligned(16)));
 static volatile uintptr_t seen_addr;
 static volatile uint64_t seen_fec, seen_cs, seen_rip, seen_rsp, seen_rax;
-static volatile int faults, kernel_faults;
+static volatile int faults, kernel_faults, int3s;
+static volatile uint64_t int3_cs;
+static volatile long u_pid;
+
+/* int3 from ring 3 (DPL3 gate): the handler returns, so ring 3 resumes, and a
+ * syscall afterwards must still take the user entry path. */
+static void int3_handler(struct dune_tf *tf)
+{
+	int3s++;
+	int3_cs = tf->cs;
+}
 
 static void user_main(void)
 {
+	long pid;
+
+	__asm__ volatile("int3" ::: "memory");
+	__asm__ volatile("syscall" : "=a"(pid) : "a"(39L /* getpid */) : "rcx", "r11", "memory");
+	u_pid = pid;
 	__asm__ volatile("movq $0x1234, %%rax\n\t"
 			 "movl $7, (%0)" : : "r"(BAD_ADDR + 0x10) : "rax", "memory");
 	for (;;)
@@ -46,6 +61,7 @@ int main(void)
 
 	test_enter("user_fault");
 	dune_register_pgflt_handler(pgflt);
+	dune_register_intr_handler(3, int3_handler);
 	memset(&tf, 0, sizeof(tf));
 	tf.rip = (uintptr_t)user_main;
 	tf.rsp = (uintptr_t)user_stack + USER_STACK - 8;
@@ -56,6 +72,8 @@ int main(void)
 	       (unsigned long)seen_rip, (unsigned long)seen_rsp);
 	TEST_ASSERT(dune_in_guest());
 	TEST_ASSERT(r == -EFAULT);
+	TEST_ASSERT(int3s == 1 && int3_cs == 0x33);
+	TEST_ASSERT(u_pid == getpid());
 	TEST_ASSERT(faults == 1);
 	TEST_ASSERT(seen_addr == BAD_ADDR + 0x10);
 	TEST_ASSERT(seen_fec & FEC_U);
@@ -71,7 +89,7 @@ int main(void)
 	faults = 0;
 	r = dune_jump_to_user(&tf);
 	dune_register_pgflt_handler(NULL);
-	TEST_ASSERT(r == -EFAULT && faults == 1);
+	TEST_ASSERT(r == -EFAULT && faults == 1 && int3s == 2);
 	test_pass();
 	return 0;
 }
