@@ -289,10 +289,24 @@ int dune_pgflt_sync(uintptr_t addr);
 /* TLB control (dune_flush_tlb, dune_flush_tlb_one) is in mmu.h. */
 
 /* ------------------------------------------------------------------
- * Ring 3 (dune_jump_to_user, syscall interception for user code): not yet
- * implemented; it will live in its own file (user.c) and use the ELF
- * loader (elf.h) to start programs.
+ * Ring 3 (user.c).  dune_jump_to_user() runs code at CPL3 (cs GD_UT|3 =
+ * 0x33, ss GD_UD|3 = 0x2b, IF on) from the registers in *tf (rip, rsp and
+ * the GPRs; cs, ss, trapno, err are ignored, rflags keeps only the
+ * arithmetic flags, TF and DF).  The stack below the caller's frame is the
+ * ring-0 stack (TSS RSP0) of the run: ring-3 SYSCALLs reach the registered
+ * syscall handler (tf->cs == 0x33, tf->rsp the user stack; no handler:
+ * passthrough) and exceptions/interrupts reach the usual handlers with a
+ * CPL3 frame.  A handler resumes ring 3 by returning, or ends the run with
+ * dune_ret_from_user(ret): dune_jump_to_user() then returns ret.  One run
+ * per thread at a time (-EBUSY); -EPERM outside Dune mode.
+ * All memory the user code touches must be mapped with PTE_U.  Note that
+ * libdune currently maps the whole process (its own code and data too,
+ * except the page allocator and thread blocks) with PTE_U, so ring 3 is not
+ * yet isolated from libdune.
  */
+int dune_jump_to_user(struct dune_tf *tf);
+/* From a ring-0 handler during a dune_jump_to_user() run: end it, returning ret. */
+void dune_ret_from_user(int ret) __attribute__((noreturn));
 
 #ifdef __cplusplus
 }

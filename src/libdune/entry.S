@@ -9,21 +9,33 @@
 
 #define TF_RAX		0
 #define TF_TRAPNO	120
+#define TF_RFLAGS	152
 #define TF_RSP		160
 #define TF_SIZE		176
 
 #define GD_KT		0x10
 #define GD_KD		0x18
 #define GD_UT32		0x20
+#define GD_UD		0x28
+#define GD_UT		0x30
 #define GD_TSS		0x40
 
 #define MSR_STAR	0xC0000081
 #define MSR_LSTAR	0xC0000082
 #define MSR_SFMASK	0xC0000084
+#define MSR_KERNEL_GS_BASE 0xC0000102
+
+/* struct dune_user_state (user.c) */
+#define US_SAVED_RSP	0
+#define US_KSTACK	8
+#define US_USER_RSP	16
 
 /* SYSCALL clears TF, DF, NT and AC.  IF is deliberately kept (see README:
  * signal delivery and SA_RESTART rely on interrupts inside the syscall path). */
 #define SFMASK_VALUE	0x44500
+/* While ring-3 code runs, SYSCALL also clears IF: the user entry stub runs
+ * its first instructions on the user stack and must not be interrupted. */
+#define SFMASK_USER	(SFMASK_VALUE | 0x200)
 
 #define DUNE_TRAPNO_SYSCALL 0x100
 #define SYS_munmap	11
@@ -233,6 +245,126 @@ dune_syscall_entry:
 	jmp dune_trap_return
 	.size dune_syscall_entry, .-dune_syscall_entry
 
+/* LSTAR/SFMASK for ring 0 (kernel) or while ring-3 code runs (user).
+ * Clobber rax, rcx, rdx. */
+.macro SYSCALL_MSRS entry, mask
+	movl $MSR_LSTAR, %ecx
+	leaq \entry(%rip), %rax
+	movq %rax, %rdx
+	shrq $32, %rdx
+	wrmsr
+	movl $MSR_SFMASK, %ecx
+	movl $\mask, %eax
+	xorl %edx, %edx
+	wrmsr
+.endm
+
+/* void dune_user_msrs_kernel(void), dune_user_msrs_user(void) (C callable) */
+	.globl dune_user_msrs_kernel
+	.hidden dune_user_msrs_kernel
+	.type dune_user_msrs_kernel, @function
+dune_user_msrs_kernel:
+	SYSCALL_MSRS dune_syscall_entry, SFMASK_VALUE
+	ret
+	.size dune_user_msrs_kernel, .-dune_user_msrs_kernel
+
+	.globl dune_user_msrs_user
+	.hidden dune_user_msrs_user
+	.type dune_user_msrs_user, @function
+dune_user_msrs_user:
+	SYSCALL_MSRS dune_user_syscall_entry, SFMASK_USER
+	ret
+	.size dune_user_msrs_user, .-dune_user_msrs_user
+
+/*
+ * int dune_user_jump(const struct dune_tf *tf, struct dune_user_state *us)
+ * Save the callee-saved registers and rflags, make the stack below them the
+ * ring-0 stack for this user run (us->kstack, also TSS RSP0 via C), point
+ * LSTAR at the user syscall stub and IRETQ into tf (CPL3).  "Returns" when
+ * dune_ret_from_user() calls dune_user_return().
+ * rdx = &tss.rsp[0] (written with the kernel stack top).
+ */
+	.globl dune_user_jump
+	.hidden dune_user_jump
+	.type dune_user_jump, @function
+dune_user_jump:
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	pushfq
+	movq %rsp, US_SAVED_RSP(%rsi)
+	leaq -64(%rsp), %rax
+	andq $-16, %rax
+	movq %rax, US_KSTACK(%rsi)
+	movq %rax, (%rdx)
+	cli
+	movq %rdi, %r12
+	movl $MSR_KERNEL_GS_BASE, %ecx
+	movq %rsi, %rax
+	movq %rsi, %rdx
+	shrq $32, %rdx
+	wrmsr
+	SYSCALL_MSRS dune_user_syscall_entry, SFMASK_USER
+	movq %r12, %rsp
+	jmp dune_trap_return
+	.size dune_user_jump, .-dune_user_jump
+
+/* void dune_user_return(uint64_t saved_rsp, long ret): back into dune_user_jump's caller. */
+	.globl dune_user_return
+	.hidden dune_user_return
+	.type dune_user_return, @function
+dune_user_return:
+	movw $GD_KD, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movq %rsi, %rax
+	movq %rdi, %rsp
+	popfq
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+	.size dune_user_return, .-dune_user_return
+
+/*
+ * SYSCALL entry while ring-3 code runs (LSTAR is switched to this by
+ * dune_user_jump).  SFMASK_USER cleared IF, rsp is the user's: switch to
+ * the ring-0 stack via KERNEL_GS_BASE (-> struct dune_user_state), build a
+ * dune_tf with the user's cs/ss, go back to the ring-0 MSRs, and dispatch
+ * like a ring-0 syscall.  Returns with IRETQ to CPL3.
+ */
+	.globl dune_user_syscall_entry
+	.hidden dune_user_syscall_entry
+	.type dune_user_syscall_entry, @function
+dune_user_syscall_entry:
+	swapgs
+	movq %rsp, %gs:US_USER_RSP
+	movq %gs:US_KSTACK, %rsp
+	pushq $(GD_UD | 3)		/* ss */
+	pushq %gs:US_USER_RSP		/* rsp */
+	swapgs
+	pushq %r11			/* rflags */
+	pushq $(GD_UT | 3)		/* cs */
+	pushq %rcx			/* rip */
+	pushq $0			/* err */
+	pushq $DUNE_TRAPNO_SYSCALL	/* trapno */
+	PUSH_GPRS
+	SYSCALL_MSRS dune_syscall_entry, SFMASK_VALUE
+	btl $9, TF_RFLAGS(%rsp)
+	jnc 1f
+	sti
+1:	CALL_WITH_FPU dune_syscall_dispatch
+	cli
+	SYSCALL_MSRS dune_user_syscall_entry, SFMASK_USER
+	jmp dune_trap_return
+	.size dune_user_syscall_entry, .-dune_user_syscall_entry
+
 /*
  * IDT stubs: 16 bytes each.  Push a zero error code where the CPU does not,
  * push the vector, go to the common code.  NMI, #DF and #MC run on their own
@@ -272,8 +404,14 @@ dune_trap_common:
 	jae 1f
 	jmp dune_trap_nested		/* faulted while moving a frame: stack is bad */
 1:	testb $3, 40(%rsp)
-	jnz 3f				/* from CPL3: stay on the IST stack */
-	movq 56(%rsp), %rax
+	jz 2f
+	/* from CPL3: move the frame to the ring-0 stack of dune_jump_to_user()
+	 * (KERNEL_GS_BASE points at this thread's struct dune_user_state) */
+	swapgs
+	movq %gs:US_KSTACK, %rax
+	swapgs
+	jmp dune_trap_copy_start
+2:	movq 56(%rsp), %rax
 	subq $128, %rax
 	andq $-16, %rax
 dune_trap_copy_start:
@@ -297,7 +435,7 @@ dune_trap_copy_start:
 	movq %rbx, -72(%rax)
 dune_trap_copy_end:
 	leaq -72(%rax), %rsp
-3:	popq %rbx
+	popq %rbx
 	popq %rax
 	PUSH_GPRS
 	CALL_WITH_FPU dune_trap_dispatch

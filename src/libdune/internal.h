@@ -123,6 +123,13 @@ int dune_host_signals_init(void) HIDDEN;
 /* ---- guest side (trap.c) ---- */
 void dune_trap_dispatch(struct dune_tf *tf) HIDDEN;
 void dune_syscall_dispatch(struct dune_tf *tf) HIDDEN;
+/* The syscall handler will not return (dune_ret_from_user): clear its reentrancy guard. */
+void dune_syscall_handler_done(void) HIDDEN;
+
+/* ---- ring 3 (user.c, entry.S) ---- */
+bool dune_user_active(void) HIDDEN;
+void dune_user_msrs_kernel(void) HIDDEN;	/* ring-0 LSTAR/SFMASK */
+void dune_user_msrs_user(void) HIDDEN;		/* LSTAR/SFMASK while ring-3 code runs */
 
 /* libdune-private VMCALL numbers, handled by the host loop. */
 #define DUNE_VMCALL_PGFLT_SYNC	0x7d000001	/* rdi = address: map the VMA holding it */

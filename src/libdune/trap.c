@@ -144,6 +144,11 @@ void dune_register_syscall_handler(dune_syscall_cb cb)
 
 /* ----------------------------------------------------- syscall path */
 
+void dune_syscall_handler_done(void)
+{
+	in_syscall_handler = 0;
+}
+
 void dune_syscall_dispatch(struct dune_tf *tf)
 {
 	dune_syscall_cb cb = dune_syscall_handler;
@@ -325,7 +330,22 @@ static void __attribute__((noreturn)) trap_fatal(const struct dune_tf *tf, uint6
 	exit_group_now(DUNE_EXIT_FATAL_BASE + sig);
 }
 
+static void trap_dispatch(struct dune_tf *tf);
+
 void dune_trap_dispatch(struct dune_tf *tf)
+{
+	if (tf->cs & 3) {
+		/* from ring 3 (dune_jump_to_user): ring-0 SYSCALL MSRs while handlers run */
+		dune_user_msrs_kernel();
+		trap_dispatch(tf);
+		cli();
+		dune_user_msrs_user();
+		return;
+	}
+	trap_dispatch(tf);
+}
+
+static void trap_dispatch(struct dune_tf *tf)
 {
 	uint64_t v = tf->trapno;
 	dune_intr_cb cb = v < 256 ? dune_intr_cbs[v] : NULL;
