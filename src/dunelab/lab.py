@@ -101,7 +101,6 @@ class Lab:
             seed = write_seed_cpio(self.dir / "seed.cpio", client_key.public_line + "\n",
                                    host_key.private, host_key.public, hostname=f"dunelab-{spec.name}")
             initrd = boot_initrd(image, seed, self.dir / "initrd.img")
-            media = backends.BootMedia(kernel=image.kernel, initrd=initrd)
             if backend.image_form == "disk":
                 media = backends.BootMedia(kernel=image.kernel, initrd=initrd, disk=self._overlay(image.disk))
             else:

@@ -56,7 +56,7 @@ def stage_check_vmx(ctx: RunContext) -> str:
     ctx.results["guest_vmx_cpus"] = vmx_cpus
     ctx.results["guest_ept"] = ept
     summary = f"{vmx_cpus}/{cpus} CPUs with vmx, ept={'yes' if ept else 'no'}"
-    if ctx.lab.state()["guest_has_vmx"] and not (vmx_cpus and ept):
+    if ctx.results["guest_has_vmx"] and not (vmx_cpus and ept):
         raise DunelabError(f"the guest should have VMX and EPT but shows {summary}")
     return summary
 
