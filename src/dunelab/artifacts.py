@@ -26,6 +26,9 @@ _SOURCE_SUFFIXES = {".c", ".h", ".S", ".in", ".conf", ".lds", ".sh"}
 _SOURCE_NAMES = {"Makefile", "Kbuild", "dkms.conf"}
 
 
+TEST_KINDS = ("guest", "hostile", "payload")   # src/libdune/build/tests/<kind>/ -> guest /root/dune-tests/<kind>/
+
+
 @dataclass(frozen=True)
 class Artifacts:
     dir: Path
@@ -34,6 +37,7 @@ class Artifacts:
     libdune: Path               # install tree: include/dune/*.h, lib/libdune.{a,so}, lib/pkgconfig
     guest_tests: list[Path]     # programs that must print PASS and exit 0 in a Dune-capable guest
     hostile_tests: list[Path]   # programs that must end with a clear non-zero status, host unharmed
+    payloads: list[Path]        # plain programs the guest tests load and run in ring 3 (not Dune programs)
 
 
 def _source_files(root: Path) -> list[Path]:
@@ -99,7 +103,7 @@ def build_artifacts(image, force: bool = False) -> Artifacts:
             _chroot_make(rootfs, ["-C", f"{inside}/src/libdune", "tests"], log)
             shutil.copy2(work / "src/kmod/dune.ko", tmp_out / "dune.ko")
             shutil.copytree(work / "stage/usr/local", tmp_out / "libdune")
-            for kind in ("guest", "hostile"):
+            for kind in TEST_KINDS:
                 src = work / "src/libdune/build/tests" / kind
                 if src.is_dir():
                     shutil.copytree(src, tmp_out / "tests" / kind)
@@ -118,4 +122,5 @@ def _collect(out: Path, key: str) -> Artifacts:
         return sorted(p for p in d.iterdir() if p.is_file() and os.access(p, os.X_OK)) if d.is_dir() else []
 
     return Artifacts(dir=out, key=key, kmod=out / "dune.ko", libdune=out / "libdune",
-                     guest_tests=programs("guest"), hostile_tests=programs("hostile"))
+                     guest_tests=programs("guest"), hostile_tests=programs("hostile"),
+                     payloads=programs("payload"))

@@ -35,5 +35,6 @@ def provision(lab: Lab) -> Artifacts:
         s.update("test programs", advance=1)
         t.install_tests(c, art.guest_tests, "guest")
         t.install_tests(c, art.hostile_tests, "hostile")
+        t.install_tests(c, art.payloads, "payload")
         s.update("done", advance=1)
     return art

@@ -99,9 +99,18 @@ static int handle_cpuid(struct dune_vcpu *vcpu)
 	return 0;
 }
 
-/* VMCALL is the guest's system call: libdune runs it on the host. */
+/*
+ * VMCALL is the guest's system call: libdune runs it on the host.  Only
+ * ring 0 (libdune) may make one: ring-3 code that libdune runs under itself
+ * must go through its SYSCALL handler, so VMCALL at CPL > 0 is #UD, as it
+ * would be outside VMX.  CPL is SS.DPL (SDM 3A 5.5), not CS.RPL.
+ */
 static int handle_vmcall(struct dune_vcpu *vcpu, struct dune_config *conf)
 {
+	if ((vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3) {
+		inject_exception(X86_TRAP_UD, false, 0);
+		return 0;
+	}
 	skip_insn(vcpu);
 	if (vcpu->regs.rax == __NR_exit || vcpu->regs.rax == __NR_exit_group) {
 		conf->status = (s64)vcpu->regs.rdi;

@@ -299,14 +299,54 @@ int dune_pgflt_sync(uintptr_t addr);
  * CPL3 frame.  A handler resumes ring 3 by returning, or ends the run with
  * dune_ret_from_user(ret): dune_jump_to_user() then returns ret.  One run
  * per thread at a time (-EBUSY); -EPERM outside Dune mode.
+ * An exception from ring 3 that no handler takes ends the run: the frame
+ * is printed and dune_jump_to_user() returns DUNE_USER_FAULT_BASE + the
+ * signal Linux would have sent (e.g. SIGSEGV).  Ring 3 has its own FS base
+ * (dune_set_ring3_fs; by default the caller's), swapped on every crossing.
+ * VMCALL from ring 3 raises #UD (dune.ko), so its only way out is SYSCALL.
  * All memory the user code touches must be mapped with PTE_U.  Note that
  * libdune currently maps the whole process (its own code and data too,
  * except the page allocator and thread blocks) with PTE_U, so ring 3 is not
  * yet isolated from libdune.
  */
+#define DUNE_USER_FAULT_BASE	0x10000
 int dune_jump_to_user(struct dune_tf *tf);
 /* From a ring-0 handler during a dune_jump_to_user() run: end it, returning ret. */
 void dune_ret_from_user(int ret) __attribute__((noreturn));
+/*
+ * FS base (TLS pointer) of ring-3 code: before a run, the value it starts
+ * with; from a ring-0 handler during a run, the value it resumes with (how
+ * an arch_prctl(ARCH_SET_FS) is emulated).  0 or -EPERM (kernel half).
+ */
+int dune_set_ring3_fs(uint64_t fs);
+/* The FS base ring-3 code has (during a run: as of its last entry to ring 0). */
+uint64_t dune_get_ring3_fs(void);
+
+/*
+ * Run the ELF program path (static or dynamic, ET_EXEC or PIE) to its end
+ * in ring 3 under the calling thread, like execve in a new process but
+ * inside this one: argv (NULL-terminated), envp (NULL: empty), the initial
+ * stack, auxv, a fresh FS base and a program break are the program's own.
+ * Its syscalls first go to filter (if not NULL): return true when the
+ * filter handled the call (tf->rax set), false for the default.  Filters may
+ * also end the program: dune_ret_from_user(DUNE_USER_FAULT_BASE + SIGSYS)
+ * reports it as killed by SIGSYS.  The default: exit/exit_group end the
+ * run; brk, arch_prctl(ARCH_SET_FS/ARCH_GET_FS), set_tid_address are
+ * emulated; set_robust_list, rseq, clone/fork/vfork/execve (one program,
+ * one thread) and rt_sigaction with a handler get -ENOSYS; the rest runs on
+ * the host unchanged.  On return *status is the exit code (0..255) or 128 +
+ * signal if an exception killed it, and the program's image, stack and
+ * break are unmapped (memory it mmap'd itself and files it opened stay: it
+ * shares this process).  Returns 0, -EPERM (not in Dune mode), -EINVAL
+ * (dune_init(false): its mmaps would not be mirrored), -EBUSY (a run is
+ * active), or the loader's -errno (-ENOENT, -ENOEXEC, -EEXIST when a fixed
+ * address is taken, e.g. a non-PIE at the caller's own link address).
+ * Not re-entrant across threads: it installs its syscall handler for the
+ * duration and restores the previous one after.
+ */
+typedef bool (*dune_exec_filter)(struct dune_tf *tf, void *arg);
+int dune_exec_user(const char *path, char *const argv[], char *const envp[],
+		   dune_exec_filter filter, void *filter_arg, int *status);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 
 #define TF_RAX		0
 #define TF_TRAPNO	120
+#define TF_CS		144
 #define TF_RFLAGS	152
 #define TF_RSP		160
 #define TF_SIZE		176
@@ -24,11 +25,14 @@
 #define MSR_LSTAR	0xC0000082
 #define MSR_SFMASK	0xC0000084
 #define MSR_KERNEL_GS_BASE 0xC0000102
+#define MSR_FS_BASE	0xC0000100
 
 /* struct dune_user_state (user.c) */
 #define US_SAVED_RSP	0
 #define US_KSTACK	8
 #define US_USER_RSP	16
+#define US_USER_FS	24
+#define US_KERNEL_FS	32
 
 /* SYSCALL clears TF, DF, NT and AC.  IF is deliberately kept (see README:
  * signal delivery and SA_RESTART rely on interrupts inside the syscall path). */
@@ -259,6 +263,36 @@ dune_syscall_entry:
 	wrmsr
 .endm
 
+/*
+ * Ring 3 has its own FS base (its TLS, set with arch_prctl through the
+ * syscall handler, or WRFSBASE), ring 0 needs libdune's (thread variables,
+ * the stack-protector canary): swap them on every crossing, before any C
+ * runs.  KERNEL_GS_BASE -> this thread's struct dune_user_state.
+ * Interrupts off.  Clobber rax, rcx, rdx.
+ */
+.macro FS_TO_KERNEL
+	swapgs
+	movl $MSR_FS_BASE, %ecx
+	rdmsr
+	movl %eax, %gs:US_USER_FS
+	movl %edx, %gs:(US_USER_FS + 4)
+	movq %gs:US_KERNEL_FS, %rax
+	movq %rax, %rdx
+	shrq $32, %rdx
+	wrmsr
+	swapgs
+.endm
+
+.macro FS_TO_USER
+	swapgs
+	movl $MSR_FS_BASE, %ecx
+	movq %gs:US_USER_FS, %rax
+	movq %rax, %rdx
+	shrq $32, %rdx
+	wrmsr
+	swapgs
+.endm
+
 /* void dune_user_msrs_kernel(void), dune_user_msrs_user(void) (C callable) */
 	.globl dune_user_msrs_kernel
 	.hidden dune_user_msrs_kernel
@@ -296,6 +330,12 @@ dune_user_jump:
 	pushq %r15
 	pushfq
 	movq %rsp, US_SAVED_RSP(%rsi)
+	movq %rdx, %r13			/* rdmsr clobbers rdx */
+	movl $MSR_FS_BASE, %ecx
+	rdmsr
+	movl %eax, US_KERNEL_FS(%rsi)
+	movl %edx, (US_KERNEL_FS + 4)(%rsi)
+	movq %r13, %rdx
 	leaq -64(%rsp), %rax
 	andq $-16, %rax
 	movq %rax, US_KSTACK(%rsi)
@@ -355,6 +395,7 @@ dune_user_syscall_entry:
 	pushq $0			/* err */
 	pushq $DUNE_TRAPNO_SYSCALL	/* trapno */
 	PUSH_GPRS
+	FS_TO_KERNEL
 	SYSCALL_MSRS dune_syscall_entry, SFMASK_VALUE
 	btl $9, TF_RFLAGS(%rsp)
 	jnc 1f
@@ -437,19 +478,23 @@ dune_trap_copy_end:
 	leaq -72(%rax), %rsp
 	popq %rbx
 	popq %rax
+dune_trap_inplace:
 	PUSH_GPRS
-	CALL_WITH_FPU dune_trap_dispatch
+	testb $3, TF_CS(%rsp)
+	jz 1f
+	FS_TO_KERNEL
+1:	CALL_WITH_FPU dune_trap_dispatch
+	/* also the way into ring 3 (dune_user_jump) and back from a ring-3 syscall */
 	.globl dune_trap_return
 	.hidden dune_trap_return
 dune_trap_return:
-	POP_GPRS
+	testb $3, TF_CS(%rsp)
+	jz 1f
+	cli				/* IRETQ restores the user's IF */
+	FS_TO_USER
+1:	POP_GPRS
 	addq $16, %rsp			/* trapno, err */
 	iretq
-
-dune_trap_inplace:
-	PUSH_GPRS
-	CALL_WITH_FPU dune_trap_dispatch
-	jmp dune_trap_return
 
 dune_trap_nested:
 	andq $-16, %rsp

@@ -128,6 +128,8 @@ void dune_syscall_handler_done(void) HIDDEN;
 
 /* ---- ring 3 (user.c, entry.S) ---- */
 bool dune_user_active(void) HIDDEN;
+/* backtrace.c: frame-pointer walk from rip/rbp, checked against the live page table */
+void dune_print_backtrace(uint64_t rip, uint64_t rbp) HIDDEN;
 void dune_user_msrs_kernel(void) HIDDEN;	/* ring-0 LSTAR/SFMASK */
 void dune_user_msrs_user(void) HIDDEN;		/* LSTAR/SFMASK while ring-3 code runs */
 

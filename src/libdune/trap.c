@@ -92,6 +92,7 @@ static void __attribute__((noreturn)) exit_group_now(long status)
 void dune_die(void)
 {
 	dune_printf("dune: dune_die() called, exiting with status %d\n", DUNE_EXIT_DIE);
+	dune_print_backtrace((uintptr_t)dune_die, (uintptr_t)__builtin_frame_address(0));
 	exit_group_now(DUNE_EXIT_DIE);
 }
 
@@ -314,9 +315,15 @@ static int trap_signal(uint64_t v)
 	}
 }
 
+/*
+ * An exception nobody handles.  In ring 3 (dune_jump_to_user) it ends the
+ * run, as Linux would kill the program; in ring 0 it is a bug in the Dune
+ * program: print what happened and end the process with 128 + signal.
+ */
 static void __attribute__((noreturn)) trap_fatal(const struct dune_tf *tf, uint64_t cr2)
 {
 	int sig = trap_signal(tf->trapno);
+	bool user = (tf->cs & 3) && dune_user_active();
 
 	dune_printf("dune: unhandled %s (vector %llu) at rip %016llx",
 		    trap_name(tf->trapno), (unsigned long long)tf->trapno, (unsigned long long)tf->rip);
@@ -325,8 +332,14 @@ static void __attribute__((noreturn)) trap_fatal(const struct dune_tf *tf, uint6
 			    (tf->err & FEC_P) ? "protection" : "not present",
 			    (tf->err & FEC_W) ? "write" : (tf->err & FEC_I) ? "exec" : "read",
 			    (tf->err & FEC_RSV) ? ", reserved bit" : "");
+	if (user) {
+		dune_printf(" in ring 3; ending the user run (signal %d)\n", sig);
+		dune_dump_trap_frame(tf);
+		dune_ret_from_user(DUNE_USER_FAULT_BASE + sig);
+	}
 	dune_printf("; exiting with status %d\n", DUNE_EXIT_FATAL_BASE + sig);
 	dune_dump_trap_frame(tf);
+	dune_print_backtrace(tf->rip, tf->rbp);
 	exit_group_now(DUNE_EXIT_FATAL_BASE + sig);
 }
 

@@ -5,7 +5,7 @@
 #include <unistd.h>
 #include "../test_util.h"
 
-#define NTHREADS 4
+#define NTHREADS 8
 
 static pid_t pid, main_tid;
 
