@@ -106,7 +106,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
     lab = Lab(load_lab(args.lab))
     art = provision(lab)
     console.print(f"Dune installed in lab {lab.spec.name}: dune.ko, libdune, {len(art.guest_tests)} guest tests, "
-                  f"{len(art.hostile_tests)} hostile programs (artifacts {art.dir})")
+                  f"{len(art.hostile_tests)} hostile programs, {len(art.payloads)} ring-3 payloads "
+                  f"(artifacts {art.dir})")
     return 0
 
 
