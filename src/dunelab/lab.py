@@ -15,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import backends, hostinfo, paths, vmproc
 from .channel import Channel, Endpoint, HostKeyMismatch, pick_free_port, port_is_free
@@ -22,6 +23,9 @@ from .errors import DunelabError, HostError, StepError
 from .labdef import LabSpec
 from .progress import info, step
 from .sshkeys import ensure_keypair, known_hosts_line
+
+if TYPE_CHECKING:
+    from .images import Image
 
 SSH_READY_MARK = "dunelab: sshd up"
 # Console lines that mean the guest will never answer: fail at once instead of waiting out the timeout.
@@ -67,7 +71,9 @@ class Lab:
         return None
 
     # ---- up ----------------------------------------------------------------------------------
-    def up(self, backend_override: str | None = None) -> UpResult:
+    def up(self, backend_override: str | None = None, image: Image | None = None) -> UpResult:
+        """Boot the lab until SSH answers. `image` is the spec's image when the caller has just built
+        it (`lab run`); without it, up builds (or finds in the cache) the image itself."""
         spec = self.spec
         live = self.running()
         if live and "boot_seconds" not in live:
@@ -83,12 +89,10 @@ class Lab:
         port = self._ssh_port()
 
         # Imported here: the image builder pulls in debootstrap logic the other commands never need.
-        from .images import boot_initrd, build_image, load_recipe, make_iso, write_seed_cpio
+        from .images import boot_initrd, make_iso, write_seed_cpio
 
-        recipe = load_recipe(spec.image)
-        built = build_image(recipe)
-        info(built.message)
-        image = built.image
+        if image is None:
+            image = self._build_image()
 
         self.dir.mkdir(parents=True, exist_ok=True)
         client_key = ensure_keypair(self.dir / "id_ed25519", f"dunelab-{spec.name}-client")
@@ -137,6 +141,13 @@ class Lab:
             f.write(json.dumps({"backend": name, "cpus": spec.cpus, "boot_seconds": round(boot, 1),
                                 "image_key": image.key, "at": started}) + "\n")
         return UpResult(name, why, port, boot)
+
+    def _build_image(self) -> Image:
+        from .images import build_image, load_recipe
+
+        built = build_image(load_recipe(self.spec.image))
+        info(built.message)
+        return built.image
 
     def _ssh_port(self) -> int:
         if self.spec.ssh_port == 0:

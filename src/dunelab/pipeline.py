@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import paths
 from .errors import DunelabError
@@ -21,24 +21,29 @@ from .labdef import LabSpec
 from .progress import console
 from .report import plot_boot_history, write_markdown, write_results
 
+if TYPE_CHECKING:
+    from .images import Image
+
 
 @dataclass
 class RunContext:
     lab: Lab
     out_dir: Path
     results: dict[str, Any] = field(default_factory=dict)
+    image: Image | None = None   # built by stage image; stage up boots it instead of asking the builder again
 
 
 def stage_image(ctx: RunContext) -> str:
     from .images import build_image, load_recipe
 
     built = build_image(load_recipe(ctx.lab.spec.image))
+    ctx.image = built.image
     ctx.results["image_key"] = built.image.key
     return built.message
 
 
 def stage_up(ctx: RunContext) -> str:
-    r = ctx.lab.up()
+    r = ctx.lab.up(image=ctx.image)
     st = ctx.lab.state() or {}
     ctx.results.update(backend=r.backend, backend_why=r.why, boot_seconds=round(r.boot_seconds, 1),
                        kernel_release=st.get("kernel_release"), guest_has_vmx=st.get("guest_has_vmx"))

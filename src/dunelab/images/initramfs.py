@@ -14,6 +14,7 @@ import re
 import shutil
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from ..errors import StepError
@@ -28,31 +29,63 @@ STEP = "initramfs"
 _MERGED = ("bin", "sbin", "lib", "lib64")   # top-level symlinks into /usr on merged-/usr Debian
 _COMPRESS = {"zstd": ["zstd", "-q", "-T0", "-c"], "xz": ["xz", "-q", "-T0", "--check=crc32", "-c"],
              "gzip": ["gzip", "-n", "-c"], "none": ["cat"]}
+_MAX_LINKS = 40   # symlinks followed per path (the kernel's MAXSYMLINKS): more means a loop
 
 
-def copy_in(rootfs: Path, stage: Path, path: str, _depth: int = 0) -> None:
-    """Copy guest path `path` from rootfs to stage, recreating every symlink met on the way
-    (so /lib/x86_64-linux-gnu/libc.so.6 and its /usr/lib target both work in the initramfs)."""
-    if _depth > 40:
-        raise StepError(STEP, f"symlink loop resolving {path} in the rootfs")
+class _SymlinkLoop(Exception):
+    def __init__(self, path: str):
+        super().__init__(path)
+        self.path = path   # as far as resolution got
+
+
+def _first_link(rootfs: Path, path: str) -> tuple[str, str, str] | None:
+    """The first symlink on guest path `path`, walking down from /, as (link, its target as stored,
+    the guest path to resolve next), or None if no component of `path` is a symlink."""
     parts = PurePosixPath(path).parts[1:]
     cur = PurePosixPath("/")
     for i, part in enumerate(parts):
         nxt = cur / part
         src = rootfs / str(nxt)[1:]
         if src.is_symlink():
-            dst = stage / str(nxt)[1:]
             target = os.readlink(src)
-            if not dst.is_symlink() and not dst.exists():
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.symlink(target, dst)
+            # An absolute target is a guest path: it stays inside the rootfs, never the host's.
             base = PurePosixPath(target) if target.startswith("/") else cur / target
-            rest = PurePosixPath(os.path.normpath(str(base.joinpath(*parts[i + 1:]))))
-            return copy_in(rootfs, stage, str(rest), _depth + 1)
+            return str(nxt), target, os.path.normpath(str(base.joinpath(*parts[i + 1:])))
         cur = nxt
-    src, dst = rootfs / path.lstrip("/"), stage / path.lstrip("/")
+    return None
+
+
+def _walk(rootfs: Path, path: str, on_link: Callable[[str, str], None] | None = None) -> str:
+    """Guest path `path` with every symlink resolved inside `rootfs`; each link met is reported
+    as on_link(link, target). Raises _SymlinkLoop past _MAX_LINKS links."""
+    links = 0
+    while (hop := _first_link(rootfs, path)) is not None:
+        link, target, path = hop
+        if on_link:
+            on_link(link, target)
+        links += 1
+        if links > _MAX_LINKS:
+            raise _SymlinkLoop(path)
+    return "/" + "/".join(PurePosixPath(path).parts[1:])   # as walked: rooted at /, no "//" or "." parts
+
+
+def copy_in(rootfs: Path, stage: Path, path: str) -> None:
+    """Copy guest path `path` from rootfs to stage, recreating every symlink met on the way
+    (so /lib/x86_64-linux-gnu/libc.so.6 and its /usr/lib target both work in the initramfs)."""
+
+    def recreate(link: str, target: str) -> None:
+        dst = stage / link[1:]
+        if not dst.is_symlink() and not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(target, dst)
+
+    try:
+        real = _walk(rootfs, path, on_link=recreate)
+    except _SymlinkLoop as e:
+        raise StepError(STEP, f"symlink loop resolving {e.path} in the rootfs") from None
+    src, dst = rootfs / real.lstrip("/"), stage / real.lstrip("/")
     if not src.exists():
-        raise StepError(STEP, f"{path} does not exist in the rootfs (recipe initramfs.binaries/files)")
+        raise StepError(STEP, f"{real} does not exist in the rootfs (recipe initramfs.binaries/files)")
     dst.parent.mkdir(parents=True, exist_ok=True)
     if src.is_dir():
         shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
@@ -78,22 +111,14 @@ def shared_libs(rootfs: Path, binary: str) -> list[str]:
     return [m.group(1) for ln in out.splitlines() if (m := _LDD.search(ln))]
 
 
-def resolve_in(rootfs: Path, path: str, _depth: int = 0) -> str:
-    """Like realpath, but absolute symlinks point into the rootfs, not the host."""
-    if _depth > 40:
-        return path
-    parts = PurePosixPath(path).parts[1:]
-    cur = PurePosixPath("/")
-    for i, part in enumerate(parts):
-        nxt = cur / part
-        src = rootfs / str(nxt)[1:]
-        if src.is_symlink():
-            target = os.readlink(src)
-            base = PurePosixPath(target) if target.startswith("/") else cur / target
-            rest = os.path.normpath(str(base.joinpath(*parts[i + 1:])))
-            return resolve_in(rootfs, rest, _depth + 1)
-        cur = nxt
-    return str(cur)
+def resolve_in(rootfs: Path, path: str) -> str:
+    """Like realpath, but absolute symlinks point into the rootfs, not the host. Past _MAX_LINKS
+    links it returns the path as far as it got instead of failing: _aliases only compares paths,
+    and a looping link in /usr/bin must not stop the build."""
+    try:
+        return _walk(rootfs, path)
+    except _SymlinkLoop as e:
+        return e.path
 
 
 def _aliases(rootfs: Path, binary: str) -> list[str]:

@@ -1,0 +1,78 @@
+"""`lab run` asks the image builder once: stage up boots the image stage image built.
+
+Lab.up runs for real up to the emulator: the builder, the host probe, the qcow2 overlay, the
+emulator process and the wait for SSH are faked, so nothing is built, started or killed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dunelab import hostinfo, images, pipeline, vmproc
+from dunelab.images import BuildResult, Image
+from dunelab.lab import Lab
+from dunelab.labdef import load_lab
+
+MESSAGE = "image bookworm is up to date (key cafe)"
+
+
+@pytest.fixture
+def builds(tmp_path, tmp_home, monkeypatch) -> list[Path]:
+    """Fake the image builder and the boot (qemu-tcg); returns the recipes build_image is asked for."""
+    monkeypatch.setenv("DUNELAB_RESULTS", str(tmp_path / "results"))
+    img = tmp_path / "image"
+    img.mkdir()
+    for f in ("vmlinuz", "initrd.img", "disk.qcow2", "manifest.json"):
+        (img / f).write_bytes(b"\0" * 4)
+    image = Image(name="bookworm", key="cafe", dir=img, kernel=img / "vmlinuz", initrd=img / "initrd.img",
+                  disk=img / "disk.qcow2", rootfs=tmp_path / "rootfs", kernel_release="6.1.0-56-amd64",
+                  manifest=img / "manifest.json")
+    asked: list[Path] = []
+
+    def build_image(recipe, force=False):
+        asked.append(recipe.path)
+        return BuildResult(image, False, MESSAGE)
+
+    monkeypatch.setattr(images, "build_image", build_image)
+    tools = {t: f"/usr/bin/{t}" for t in ("qemu-system-x86_64", "qemu-img")}
+    monkeypatch.setattr(hostinfo, "probe", lambda *a, **k: hostinfo.HostInfo(
+        cpu_vendor="GenuineIntel", cpu_flags=frozenset(), kvm_device=False, kvm_module=None,
+        kvm_intel_nested=False, tools=tools))
+    monkeypatch.setattr(Lab, "_overlay", lambda self, base: self.dir / "disk.qcow2")
+    # A pid above the kernel's PID_MAX_LIMIT: never a live process; killing is refused outright.
+    monkeypatch.setattr(vmproc, "spawn", lambda argv, log, cwd: (None, vmproc.ProcessRef(4_194_305, -1)))
+    monkeypatch.setattr(Lab, "_wait_for_ssh", lambda self, ref, popen, emu_log, started: None)
+
+    def no_kill(*a, **k):
+        raise AssertionError("nothing may be killed here")
+
+    monkeypatch.setattr(vmproc, "kill", no_kill)
+    return asked
+
+
+@pytest.fixture
+def spec(write_yaml):
+    return load_lab(write_yaml("lab.yaml", "name: pipe\nbackend: qemu-tcg\n"))
+
+
+def test_lab_run_builds_the_image_once(builds, spec, monkeypatch, capsys):
+    monkeypatch.setattr(pipeline, "STAGES", [s for s in pipeline.STAGES if s[0] in ("image", "up")])
+    monkeypatch.setattr(pipeline, "plot_boot_history", lambda *a: None)
+    out_dir, ok = pipeline.run_lab(spec, keep_up=True)   # keep_up: no `down`, so nothing to kill
+    assert ok
+    assert builds == [spec.image]
+    results = json.loads((out_dir / "results.json").read_text())
+    assert [(s["name"], s["status"]) for s in results["stages"]] == [("image", "ok"), ("up", "ok")]
+    assert json.loads(Lab(spec).state_file.read_text())["image_key"] == "cafe"   # up booted the stage's image
+    assert capsys.readouterr().err.count(MESSAGE) == 1
+
+
+def test_up_alone_builds_the_image_itself(builds, spec, capsys):
+    r = Lab(spec).up()
+    assert r.backend == "qemu-tcg" and not r.already_up
+    assert builds == [spec.image]
+    assert json.loads(Lab(spec).state_file.read_text())["image_key"] == "cafe"
+    assert capsys.readouterr().err.count(MESSAGE) == 1
