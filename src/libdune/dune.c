@@ -130,6 +130,7 @@ static char *read_maps(size_t *len_out, size_t *cap_out)
 
 struct sync_arg {
 	uintptr_t start, end;	/* 0,0: everything */
+	bool user;		/* map with PTE_U */
 	int ret;
 };
 
@@ -142,7 +143,7 @@ static int sync_one(const struct maps_entry *e, void *p)
 		return 0;
 	if (e->kind == MAPS_KIND_VSYSCALL || e->start >= VA_USER_LIMIT)
 		return 0;	/* legacy vsyscall page: above the user half; glibc does not use it */
-	r = dune_map_range_locked(e->start, e->end - e->start, e->prot, true);
+	r = dune_map_range_locked(e->start, e->end - e->start, e->prot, a->user);
 	if (r == -EFAULT) {
 		dune_printf("dune: warning: %lx-%lx (%.*s) has no guest-physical address; left unmapped\n",
 			    (unsigned long)e->start, (unsigned long)e->end, (int)e->path_len, e->path);
@@ -153,9 +154,9 @@ static int sync_one(const struct maps_entry *e, void *p)
 	return 0;
 }
 
-int dune_sync_from_maps(uintptr_t start, uintptr_t end)
+int dune_sync_from_maps(uintptr_t start, uintptr_t end, bool user)
 {
-	struct sync_arg a = { start, end, 0 };
+	struct sync_arg a = { start, end, user, 0 };
 	size_t len, cap;
 	char *buf = read_maps(&len, &cap);
 	uint64_t fl;
@@ -329,7 +330,7 @@ int dune_init(bool map_full)
 	pgroot = dune_pt.root;
 
 	dune_brk_init();
-	ret = dune_sync_from_maps(0, 0);
+	ret = dune_sync_from_maps(0, 0, false);	/* ring 0 only: ring 3 gets what it is given */
 	if (ret) {
 		dune_printf("dune: building the guest page table failed: %d\n", ret);
 		goto fail;

@@ -82,6 +82,9 @@ typedef void (*dune_syscall_cb)(struct dune_tf *tf);
 /*
  * Open /dev/dune, read the layout, build the guest page table from
  * /proc/self/maps, the IDT, and the signal bookkeeping.  Call once.
+ * The table mirrors the process for ring 0 only (no PTE_U): ring-3 code
+ * (dune_jump_to_user) reaches only memory it mapped itself or that was
+ * given to it with dune_vm_set_user().
  * map_full == true: libdune keeps the guest page table in sync with the host
  * address space by itself (mmap/munmap/mprotect/mremap/brk are mirrored and
  * not-present faults on valid host memory are mapped on demand).
@@ -233,6 +236,15 @@ int dune_vm_lookup_page(ptent_t *root, void *va, struct dune_page **pg_out);
  */
 int dune_vm_mprotect(ptent_t *root, void *va, size_t len, int perm);
 
+/*
+ * Give (user = true) or take away ring-3 access (PTE_U) to the present pages
+ * in [va, va+len), keeping everything else (2 MiB pages partly covered are
+ * split).  Ring 3 can touch only PTE_U pages: libdune's mirror of the
+ * process has no PTE_U except memory that ring-3 code mapped itself.
+ * 0, -EINVAL, -ENOMEM.
+ */
+int dune_vm_set_user(ptent_t *root, void *va, size_t len, bool user);
+
 /* Remove the mappings in [va, va+len), dropping page references.  Table
  * pages are kept until dune_vm_free().  0, -EINVAL, -ENOMEM (split). */
 int dune_vm_unmap(ptent_t *root, void *va, size_t len);
@@ -304,10 +316,10 @@ int dune_pgflt_sync(uintptr_t addr);
  * signal Linux would have sent (e.g. SIGSEGV).  Ring 3 has its own FS base
  * (dune_set_ring3_fs; by default the caller's), swapped on every crossing.
  * VMCALL from ring 3 raises #UD (dune.ko), so its only way out is SYSCALL.
- * All memory the user code touches must be mapped with PTE_U.  Note that
- * libdune currently maps the whole process (its own code and data too,
- * except the page allocator and thread blocks) with PTE_U, so ring 3 is not
- * yet isolated from libdune.
+ * All memory the user code touches must be mapped with PTE_U: the mirror
+ * of the process has none, so give ring 3 its code, data and stack with
+ * dune_vm_set_user(); memory that ring-3 code maps itself (its mmap,
+ * mprotect, brk, mremap, shmat) gets PTE_U automatically.
  */
 #define DUNE_USER_FAULT_BASE	0x10000
 int dune_jump_to_user(struct dune_tf *tf);
@@ -326,7 +338,9 @@ uint64_t dune_get_ring3_fs(void);
  * Run the ELF program path (static or dynamic, ET_EXEC or PIE) to its end
  * in ring 3 under the calling thread, like execve in a new process but
  * inside this one: argv (NULL-terminated), envp (NULL: empty), the initial
- * stack, auxv, a fresh FS base and a program break are the program's own.
+ * stack, auxv, a fresh FS base and a program break are the program's own,
+ * and only its own memory (image, stack, break, what it maps) is PTE_U:
+ * the rest of this process is out of its reach.
  * Its syscalls first go to filter (if not NULL): return true when the
  * filter handled the call (tf->rax set), false for the default.  Filters may
  * also end the program: dune_ret_from_user(DUNE_USER_FAULT_BASE + SIGSYS)

@@ -4,7 +4,9 @@
  *
  * The program is loaded into this process (elf.c), gets a fresh stack built
  * as execve builds it, a program break of its own and its own FS base (TLS),
- * and runs at CPL3 with dune_jump_to_user().  Its SYSCALLs reach
+ * and runs at CPL3 with dune_jump_to_user().  Only its own memory is PTE_U
+ * (its image, stack and break, given here; what it maps itself, by the
+ * mirror): the rest of the process, libdune included, is out of its reach.  Its SYSCALLs reach
  * exec_syscall() in ring 0: first the caller's filter (the sandbox policy),
  * then the calls that touch per-thread or per-process state which is really
  * libdune's here (exit, brk, arch_prctl, set_tid_address, robust lists, rseq,
@@ -66,6 +68,15 @@ static bool user_access_ok(uintptr_t addr, size_t len, bool write)
 	return true;
 }
 
+/* Make memory ring 0 mapped for the program reachable from ring 3 (PTE_U), TLB flushed. */
+static int give_to_ring3(uintptr_t va, size_t len)
+{
+	int r = dune_vm_set_user(pgroot, (void *)va, len, true);
+
+	dune_flush_tlb();
+	return r;
+}
+
 /* -------------------------------------------------- emulated syscalls */
 
 /* brk inside the reserved range after the program: grow by mprotect, shrink by discarding */
@@ -76,7 +87,9 @@ static uint64_t exec_brk(struct exec_run *run, uintptr_t want)
 	if (want < run->brk_start || want > run->brk_end)
 		return run->brk_cur;	/* Linux: the unchanged break means failure */
 	if (new_top > old_top) {
-		if (mprotect((void *)old_top, new_top - old_top, PROT_READ | PROT_WRITE))
+		/* mprotect from ring 0 mirrors without PTE_U: hand the pages to ring 3 */
+		if (mprotect((void *)old_top, new_top - old_top, PROT_READ | PROT_WRITE) ||
+		    give_to_ring3(old_top, new_top - old_top))
 			return run->brk_cur;
 	} else if (new_top < old_top) {
 		if (mmap((void *)new_top, old_top - new_top, PROT_NONE,
@@ -278,6 +291,12 @@ int dune_exec_user(const char *path, char *const argv[], char *const envp[],
 	}
 	dune_elf_default_params(&params, argc, argv, envp ? envp : (char *const[]){ NULL }, path);
 	ret = dune_elf_build_stack(&img, &params, stack, (uintptr_t)stack, EXEC_STACK_SIZE, &sp);
+	if (!ret)
+		ret = give_to_ring3(img.prog.start, img.prog.end - img.prog.start);
+	if (!ret && img.has_interp)
+		ret = give_to_ring3(img.interp.start, img.interp.end - img.interp.start);
+	if (!ret)
+		ret = give_to_ring3((uintptr_t)stack, EXEC_STACK_SIZE);
 	if (ret) {
 		unload(&img, &run, stack);
 		return ret;

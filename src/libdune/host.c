@@ -501,14 +501,28 @@ void dune_brk_init(void)
 	cur_brk = (uintptr_t)host_syscall6(SYS_brk, 0, 0, 0, 0, 0, 0);
 }
 
-static void mirror(uintptr_t va, uint64_t len, int prot)
+/*
+ * Did ring-3 code make this syscall?  Its trap frame (r12, see
+ * dune_passthrough_syscall) then says CPL3.  Ring 3 reaches only PTE_U
+ * pages, and memory it maps itself is its own: mirror that with PTE_U, and
+ * everything mapped by ring 0 without.  r12 may be anything for libdune's
+ * own raw VMCALLs: read it with host_copy, which cannot fault.
+ */
+static bool from_ring3(const struct dune_config *c)
+{
+	struct dune_tf tf;
+
+	return c->r12 && !host_copy(&tf, (const void *)(uintptr_t)c->r12, sizeof(tf)) && (tf.cs & 3);
+}
+
+static void mirror(uintptr_t va, uint64_t len, int prot, bool user)
 {
 	uint64_t fl;
 
 	len = ROUND_UP(len + (va & (PGSIZE - 1)), PGSIZE);
 	va &= ~(PGSIZE - 1);
 	fl = dune_pt_lock();
-	dune_map_range_locked(va, len, prot & (MAPS_R | MAPS_W | MAPS_X), true);
+	dune_map_range_locked(va, len, prot & (MAPS_R | MAPS_W | MAPS_X), user);
 	dune_pt_unlock(fl);
 }
 
@@ -527,13 +541,13 @@ static void unmirror(uintptr_t va, uint64_t len)
 	dune_pt_unlock(fl);
 }
 
-static void brk_update(uintptr_t nbrk)
+static void brk_update(uintptr_t nbrk, bool user)
 {
 	uintptr_t o = ROUND_UP(cur_brk, PGSIZE), n = ROUND_UP(nbrk, PGSIZE);
 	uint64_t fl = dune_pt_lock();
 
 	if (n > o)
-		dune_map_range_locked(o, n - o, MAPS_R | MAPS_W, true);
+		dune_map_range_locked(o, n - o, MAPS_R | MAPS_W, user);
 	else if (n < o)
 		pt_unmap(&dune_pt, n, o - n);
 	cur_brk = nbrk;
@@ -557,8 +571,9 @@ static long pgflt_sync_host(uintptr_t addr)
 		return r == -ENOENT ? -EFAULT : r;
 	if (!(prot & (MAPS_R | MAPS_W | MAPS_X)))
 		return -EFAULT;
+	/* ring 0 only: ring 3's own mappings were mirrored (with PTE_U) when it made them */
 	fl = dune_pt_lock();
-	r = dune_map_range_locked(start, end - start, prot, true);
+	r = dune_map_range_locked(start, end - start, prot, false);
 	dune_pt_unlock(fl);
 	return r;
 }
@@ -601,7 +616,7 @@ static void handle_syscall(struct dune_thread *t)
 	case SYS_mmap:
 		ret = host_syscall6(nr, a0, a1, a2, a3, a4, a5);
 		if (dune_map_full && !IS_ERR_VAL(ret)) {
-			mirror((uintptr_t)ret, (uint64_t)a1, (int)a2);
+			mirror((uintptr_t)ret, (uint64_t)a1, (int)a2, from_ring3(c));
 			flush = (a3 & MAP_FIXED) != 0;
 		}
 		break;
@@ -609,7 +624,7 @@ static void handle_syscall(struct dune_thread *t)
 	case SYS_pkey_mprotect:
 		ret = host_syscall6(nr, a0, a1, a2, a3, a4, a5);
 		if (dune_map_full && !ret) {
-			mirror((uintptr_t)a0, (uint64_t)a1, (int)a2);
+			mirror((uintptr_t)a0, (uint64_t)a1, (int)a2, from_ring3(c));
 			flush = true;
 		}
 		break;
@@ -624,21 +639,21 @@ static void handle_syscall(struct dune_thread *t)
 		ret = host_syscall6(nr, a0, a1, a2, a3, a4, a5);
 		if (dune_map_full && !IS_ERR_VAL(ret)) {
 			unmirror((uintptr_t)a0, (uint64_t)a1);
-			dune_sync_from_maps((uintptr_t)ret, (uintptr_t)ret + (uint64_t)a2);
+			dune_sync_from_maps((uintptr_t)ret, (uintptr_t)ret + (uint64_t)a2, from_ring3(c));
 			flush = true;
 		}
 		break;
 	case SYS_brk:
 		ret = host_syscall6(nr, a0, a1, a2, a3, a4, a5);
 		if (dune_map_full && (uintptr_t)ret != cur_brk) {
-			brk_update((uintptr_t)ret);
+			brk_update((uintptr_t)ret, from_ring3(c));
 			flush = true;
 		}
 		break;
 	case SYS_shmat:
 		ret = host_syscall6(nr, a0, a1, a2, a3, a4, a5);
 		if (dune_map_full && !IS_ERR_VAL(ret))
-			dune_sync_from_maps((uintptr_t)ret, (uintptr_t)ret + 1);
+			dune_sync_from_maps((uintptr_t)ret, (uintptr_t)ret + 1, from_ring3(c));
 		break;
 	case SYS_shmdt:
 		if (!dune_map_full || dune_find_vma((uintptr_t)a0, &s, &e, &prot, NULL))

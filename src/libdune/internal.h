@@ -94,7 +94,7 @@ void dune_pt_unlock(uint64_t flags) HIDDEN;
 /* Map [va, va+len) per the layout with MAPS_* protections, user or libdune-private. Caller holds the lock. */
 int dune_map_range_locked(uintptr_t va, size_t len, int prot, bool user) HIDDEN;
 /* Re-read /proc/self/maps and mirror [start, end) (start == end == 0: everything). Takes the lock. */
-int dune_sync_from_maps(uintptr_t start, uintptr_t end) HIDDEN;
+int dune_sync_from_maps(uintptr_t start, uintptr_t end, bool user) HIDDEN;
 
 void dune_pt_lock_reset(void) HIDDEN;
 /* pt.c hooks over the page allocator (vm.c): every libdune page table uses them. */

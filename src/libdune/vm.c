@@ -253,6 +253,20 @@ int dune_vm_mprotect(ptent_t *root, void *va, size_t len, int perm)
 	return ret;
 }
 
+int dune_vm_set_user(ptent_t *root, void *va, size_t len, bool user)
+{
+	struct pt pt;
+	uint64_t fl;
+	int ret;
+
+	if (pt_of(&pt, root))
+		return -EINVAL;
+	fl = dune_pt_lock();
+	ret = pt_protect_mask(&pt, (uintptr_t)va, len, PTE_U, user ? PTE_U : 0);
+	dune_pt_unlock(fl);
+	return ret;
+}
+
 int dune_vm_unmap(ptent_t *root, void *va, size_t len)
 {
 	struct pt pt;

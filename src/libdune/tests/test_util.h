@@ -31,6 +31,22 @@ static inline void test_enter(const char *name)
 	TEST_ASSERT(dune_in_guest());
 }
 
+/*
+ * The ring-3 mechanism tests run functions of this very program at CPL3:
+ * give ring 3 the whole executable image (text, data, bss; -no-pie, static
+ * libdune inside) and flush.  Isolation itself is tested by user_elf.
+ */
+extern char __executable_start[], _end[];
+
+static inline void test_share_image_with_ring3(void)
+{
+	uintptr_t start = (uintptr_t)__executable_start & ~(uintptr_t)(PGSIZE - 1);
+	uintptr_t end = ((uintptr_t)_end + PGSIZE - 1) & ~(uintptr_t)(PGSIZE - 1);
+
+	TEST_ASSERT(dune_vm_set_user(pgroot, (void *)start, end - start, true) == 0);
+	dune_flush_tlb();
+}
+
 static inline void test_pass(void)
 {
 	printf("PASS %s\n", test_name);

@@ -3,8 +3,10 @@
  * a static non-PIE and a static PIE build of tests/payload/hello.c (argv,
  * env, TLS, brk and mmap heap, stdio, exit status), busybox applets (echo,
  * cat of a file, false), a program killed by a NULL write (status 139), and
- * a filter that sees every ring-3 syscall and denies one.  The programs'
- * stdout goes to a memfd that is compared byte for byte.
+ * a filter that sees every ring-3 syscall and denies one, and isolation: the
+ * program dies (139) reading or writing this program's memory, static or
+ * heap.  The programs' stdout goes to a memfd that is compared byte for
+ * byte.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -141,6 +143,33 @@ static void test_busybox(void)
 	expect_output("");
 }
 
+/* Ring-0 memory the ring-3 program is told the address of: it must not reach it. */
+static char secret[] = "ring-0 secret";
+
+static void test_isolation(void)
+{
+	char path[PATH_MAX + 32], addr[32];
+	char *heap = malloc(64);
+	char *targets[] = { secret, heap };
+	const char *ops[] = { "peek", "poke" };
+	unsigned i, j;
+
+	TEST_ASSERT(heap);
+	strcpy(heap, "ring-0 heap");
+	snprintf(path, sizeof(path), "%s/hello_static", payload_dir);
+	for (i = 0; i < 2; i++) {
+		for (j = 0; j < 2; j++) {
+			char *argv[] = { "hello", (char *)ops[j], addr, NULL };
+
+			snprintf(addr, sizeof(addr), "%lx", (unsigned long)(uintptr_t)targets[i]);
+			TEST_ASSERT(run(path, argv, NULL, NULL, NULL) == 128 + 11);
+			expect_output("");
+		}
+	}
+	TEST_ASSERT(strcmp(secret, "ring-0 secret") == 0 && strcmp(heap, "ring-0 heap") == 0);
+	free(heap);
+}
+
 int main(void)
 {
 	char path[PATH_MAX + 32];
@@ -156,6 +185,7 @@ int main(void)
 	test_hello("static");
 	test_hello("pie");
 	test_busybox();
+	test_isolation();
 
 	/* an exception in ring 3 ends the program, not this process */
 	snprintf(path, sizeof(path), "%s/hello_static", payload_dir);

@@ -60,6 +60,7 @@ int main(void)
 	int r;
 
 	test_enter("user_fault");
+	test_share_image_with_ring3();
 	dune_register_pgflt_handler(pgflt);
 	dune_register_intr_handler(3, int3_handler);
 	memset(&tf, 0, sizeof(tf));

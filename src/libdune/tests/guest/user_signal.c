@@ -49,6 +49,7 @@ int main(void)
 	int r;
 
 	test_enter("user_signal");
+	test_share_image_with_ring3();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm_sig;
 	TEST_ASSERT(sigaction(SIGALRM, &sa, NULL) == 0);

@@ -64,6 +64,7 @@ int main(void)
 	int r;
 
 	test_enter("user_syscall");
+	test_share_image_with_ring3();
 	expected_pid = getpid();
 	dune_register_syscall_handler(handler);
 

@@ -50,6 +50,7 @@ int main(void)
 
 	unlink(probe_path);
 	test_enter("user_vmcall");
+	test_share_image_with_ring3();
 	dune_register_intr_handler(6, ud_handler);
 	dune_register_intr_handler(3, int3_handler);
 	memset(&tf, 0, sizeof(tf));

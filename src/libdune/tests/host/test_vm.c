@@ -233,6 +233,35 @@ static void test_vm_mprotect(void)
 	dune_vm_free(root);
 }
 
+static void test_vm_set_user(void)
+{
+	ptent_t *root;
+	ptent_t before;
+
+	fix_setup(FIX_REGION_PAGES);
+	root = dune_vm_new();
+	CHECK_EQ(dune_vm_map_phys(root, (void *)0x400000, 3 * PGSIZE, 0x9000000, PERM_R | PERM_W | PERM_USR1), 0);
+	before = leaf_of(root, 0x401000);
+	CHECK(!(before & PTE_U));
+	/* give the middle page (and a hole after the mapping) to ring 3: only PTE_U changes */
+	CHECK_EQ(dune_vm_set_user(root, (void *)0x401000, PGSIZE, true), 0);
+	CHECK_EQ(leaf_of(root, 0x401000), before | PTE_U);
+	CHECK(!(leaf_of(root, 0x400000) & PTE_U));
+	CHECK(!(leaf_of(root, 0x402000) & PTE_U));
+	CHECK_EQ(dune_vm_set_user(root, (void *)0x402000, 4 * PGSIZE, true), 0);
+	CHECK(leaf_of(root, 0x402000) & PTE_U);
+	CHECK(!(leaf_of(root, 0x403000) & PTE_P));	/* holes stay holes */
+	CHECK_EQ(dune_vm_set_user(root, (void *)0x401000, PGSIZE, false), 0);
+	CHECK_EQ(leaf_of(root, 0x401000), before);
+	/* part of a 2 MiB page: split, the rest keeps its bits */
+	CHECK_EQ(dune_vm_map_phys(root, (void *)0x40000000, BIG_PGSIZE, 0x80000000, PERM_R | PERM_W | PERM_BIG), 0);
+	CHECK_EQ(dune_vm_set_user(root, (void *)0x40003000, PGSIZE, true), 0);
+	CHECK((leaf_of(root, 0x40003000) & (PTE_U | PTE_W | PTE_PS)) == (PTE_U | PTE_W));
+	CHECK(!(leaf_of(root, 0x40004000) & PTE_U));
+	CHECK_EQ(PTE_ADDR_OF(leaf_of(root, 0x40003000)), 0x80003000);
+	dune_vm_free(root);
+}
+
 static void test_vm_unmap(void)
 {
 	ptent_t *root;
@@ -466,6 +495,7 @@ const struct test_case vm_tests[] = {
 	{ "vm: map_pages follows the layout", test_vm_map_pages_layout },
 	{ "vm: insert_page/lookup_page references", test_vm_insert_lookup_page },
 	{ "vm: mprotect", test_vm_mprotect },
+	{ "vm: set_user gives and takes PTE_U only", test_vm_set_user },
 	{ "vm: unmap", test_vm_unmap },
 	{ "vm: clone with COW + default pgflt handler", test_vm_clone_cow },
 	{ "vm: COW of foreign and 2M pages", test_vm_cow_foreign_and_big },

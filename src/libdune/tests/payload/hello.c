@@ -4,7 +4,9 @@
  * startup needs from the loader and the syscall layer: argv/envp/auxv,
  * TLS (arch_prctl), the heap (brk, then mmap for a large block), stdio,
  * uname (which the test's filter denies), and the exit status.
- * `hello segv` dies on a NULL write instead.
+ * `hello segv` dies on a NULL write instead; `hello peek ADDR` / `hello poke
+ * ADDR` read / write a word at ADDR (the test passes addresses in its own,
+ * ring-0-only memory: the sandboxed program must die trying).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,15 @@ int main(int argc, char **argv)
 
 	if (argc > 1 && !strcmp(argv[1], "segv")) {
 		*(volatile int *)0 = 1;
+		return 0;
+	}
+	if (argc > 2 && (!strcmp(argv[1], "peek") || !strcmp(argv[1], "poke"))) {
+		volatile char *p = (volatile char *)strtoul(argv[2], NULL, 16);
+
+		if (argv[1][1] == 'e')
+			printf("peeked %c\n", *p);
+		else
+			*p = 'X';
 		return 0;
 	}
 	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
