@@ -340,7 +340,9 @@ uint64_t dune_get_ring3_fs(void);
  * inside this one: argv (NULL-terminated), envp (NULL: empty), the initial
  * stack, auxv, a fresh FS base and a program break are the program's own,
  * and only its own memory (image, stack, break, what it maps) is PTE_U:
- * the rest of this process is out of its reach.
+ * the rest of this process is out of its direct reach.  Not a security
+ * boundary by itself: syscall arguments that are pointers or address
+ * ranges reach the host unchecked unless filter checks them (README).
  * Its syscalls first go to filter (if not NULL): return true when the
  * filter handled the call (tf->rax set), false for the default.  Filters may
  * also end the program: dune_ret_from_user(DUNE_USER_FAULT_BASE + SIGSYS)
