@@ -47,6 +47,33 @@
 #define SYS_clone	56
 #define SYS_exit	60
 
+/* The SysV callee-saved registers, in the order dune_enter's saved[] expects
+ * (saved[0..5] = r15 r14 r13 r12 rbx rbp). */
+.macro PUSH_CALLEE_SAVED
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+.endm
+
+.macro POP_CALLEE_SAVED
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+.endm
+
+/* WRMSR of the 64-bit value in rax to MSR ecx.  Clobbers rdx. */
+.macro WRMSR_RAX
+	movq %rax, %rdx
+	shrq $32, %rdx
+	wrmsr
+.endm
+
 .macro PUSH_GPRS
 	pushq %r15
 	pushq %r14
@@ -139,22 +166,12 @@
 	.type dune_enter, @function
 dune_enter:
 	.cfi_startproc
-	pushq %rbp
-	pushq %rbx
-	pushq %r12
-	pushq %r13
-	pushq %r14
-	pushq %r15
+	PUSH_CALLEE_SAVED
 	movq %rsp, %rdi
 	subq $8, %rsp
 	call dune_enter_c
 	addq $8, %rsp
-	popq %r15
-	popq %r14
-	popq %r13
-	popq %r12
-	popq %rbx
-	popq %rbp
+	POP_CALLEE_SAVED
 	ret
 	.cfi_endproc
 	.size dune_enter, .-dune_enter
@@ -177,12 +194,7 @@ dune_host_return:
 	syscall
 	movq %r13, %rax
 	movq %r12, %rsp
-	popq %r15
-	popq %r14
-	popq %r13
-	popq %r12
-	popq %rbx
-	popq %rbp
+	POP_CALLEE_SAVED
 	ret
 	.size dune_host_return, .-dune_host_return
 
@@ -209,9 +221,7 @@ __dune_boot:
 	ltr %ax
 	movl $MSR_LSTAR, %ecx
 	leaq dune_syscall_entry(%rip), %rax
-	movq %rax, %rdx
-	shrq $32, %rdx
-	wrmsr
+	WRMSR_RAX
 	movl $MSR_STAR, %ecx
 	xorl %eax, %eax
 	movl $(((GD_UT32 | 3) << 16) | GD_KT), %edx
@@ -254,9 +264,7 @@ dune_syscall_entry:
 .macro SYSCALL_MSRS entry, mask
 	movl $MSR_LSTAR, %ecx
 	leaq \entry(%rip), %rax
-	movq %rax, %rdx
-	shrq $32, %rdx
-	wrmsr
+	WRMSR_RAX
 	movl $MSR_SFMASK, %ecx
 	movl $\mask, %eax
 	xorl %edx, %edx
@@ -277,9 +285,7 @@ dune_syscall_entry:
 	movl %eax, %gs:US_USER_FS
 	movl %edx, %gs:(US_USER_FS + 4)
 	movq %gs:US_KERNEL_FS, %rax
-	movq %rax, %rdx
-	shrq $32, %rdx
-	wrmsr
+	WRMSR_RAX
 	swapgs
 .endm
 
@@ -287,9 +293,7 @@ dune_syscall_entry:
 	swapgs
 	movl $MSR_FS_BASE, %ecx
 	movq %gs:US_USER_FS, %rax
-	movq %rax, %rdx
-	shrq $32, %rdx
-	wrmsr
+	WRMSR_RAX
 	swapgs
 .endm
 
@@ -322,12 +326,7 @@ dune_user_msrs_user:
 	.hidden dune_user_jump
 	.type dune_user_jump, @function
 dune_user_jump:
-	pushq %rbp
-	pushq %rbx
-	pushq %r12
-	pushq %r13
-	pushq %r14
-	pushq %r15
+	PUSH_CALLEE_SAVED
 	pushfq
 	movq %rsp, US_SAVED_RSP(%rsi)
 	movq %rdx, %r13			/* rdmsr clobbers rdx */
@@ -363,12 +362,7 @@ dune_user_return:
 	movq %rsi, %rax
 	movq %rdi, %rsp
 	popfq
-	popq %r15
-	popq %r14
-	popq %r13
-	popq %r12
-	popq %rbx
-	popq %rbp
+	POP_CALLEE_SAVED
 	ret
 	.size dune_user_return, .-dune_user_return
 
