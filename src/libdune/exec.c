@@ -46,7 +46,8 @@ static __thread struct exec_run *cur_run __attribute__((tls_model("initial-exec"
 /*
  * Is [addr, addr+len) ring-3 memory the program may read (or write)?  A
  * pointer it passes must not let it make ring 0 touch libdune-private pages
- * or fault.  Pages not mapped yet (lazy mirroring) are mapped first.
+ * or fault.  Ring 3's memory is mirrored (with PTE_U) when it is made, so a
+ * page that is not present is not the program's.
  */
 static bool user_access_ok(uintptr_t addr, size_t len, bool write)
 {
@@ -58,11 +59,7 @@ static bool user_access_ok(uintptr_t addr, size_t len, bool write)
 		uint64_t need = PTE_P | PTE_U | (write ? PTE_W : 0);
 		ptent_t *pte;
 
-		if (dune_vm_lookup(pgroot, (void *)va, CREATE_NONE, &pte) || !(*pte & PTE_P)) {
-			if (dune_pgflt_sync(va) || dune_vm_lookup(pgroot, (void *)va, CREATE_NONE, &pte))
-				return false;
-		}
-		if ((*pte & need) != need)
+		if (dune_vm_lookup(pgroot, (void *)va, CREATE_NONE, &pte) || (*pte & need) != need)
 			return false;
 	}
 	return true;

@@ -510,9 +510,10 @@ void dune_brk_init(void)
  */
 static bool from_ring3(const struct dune_config *c)
 {
-	struct dune_tf tf;
+	const struct dune_tf *tf = (const struct dune_tf *)(uintptr_t)c->r12;
+	uint64_t cs;
 
-	return c->r12 && !host_copy(&tf, (const void *)(uintptr_t)c->r12, sizeof(tf)) && (tf.cs & 3);
+	return tf && !host_copy(&cs, &tf->cs, sizeof(cs)) && (cs & 3);
 }
 
 static void mirror(uintptr_t va, uint64_t len, int prot, bool user)

@@ -237,23 +237,8 @@ int dune_vm_lookup_page(ptent_t *root, void *va, struct dune_page **pg_out)
 	return *pg_out ? 0 : -EINVAL;
 }
 
-int dune_vm_mprotect(ptent_t *root, void *va, size_t len, int perm)
-{
-	struct pt pt;
-	uint64_t fl;
-	int ret;
-
-	if (pt_of(&pt, root) || (perm & ~PERM_ALL))
-		return -EINVAL;
-	if (!(perm & PERM_RWX))
-		return dune_vm_unmap(root, va, len);
-	fl = dune_pt_lock();
-	ret = pt_protect_mask(&pt, (uintptr_t)va, len, PERM_PTE_MASK, perm_to_pte(perm));
-	dune_pt_unlock(fl);
-	return ret;
-}
-
-int dune_vm_set_user(ptent_t *root, void *va, size_t len, bool user)
+/* Replace the `mask` bits of the present leaves in [va, va+len) with `bits`, under the lock. */
+static int protect_mask(ptent_t *root, void *va, size_t len, uint64_t mask, uint64_t bits)
 {
 	struct pt pt;
 	uint64_t fl;
@@ -262,9 +247,23 @@ int dune_vm_set_user(ptent_t *root, void *va, size_t len, bool user)
 	if (pt_of(&pt, root))
 		return -EINVAL;
 	fl = dune_pt_lock();
-	ret = pt_protect_mask(&pt, (uintptr_t)va, len, PTE_U, user ? PTE_U : 0);
+	ret = pt_protect_mask(&pt, (uintptr_t)va, len, mask, bits);
 	dune_pt_unlock(fl);
 	return ret;
+}
+
+int dune_vm_mprotect(ptent_t *root, void *va, size_t len, int perm)
+{
+	if (perm & ~PERM_ALL)
+		return -EINVAL;
+	if (!(perm & PERM_RWX))
+		return dune_vm_unmap(root, va, len);
+	return protect_mask(root, va, len, PERM_PTE_MASK, perm_to_pte(perm));
+}
+
+int dune_vm_set_user(ptent_t *root, void *va, size_t len, bool user)
+{
+	return protect_mask(root, va, len, PTE_U, user ? PTE_U : 0);
 }
 
 int dune_vm_unmap(ptent_t *root, void *va, size_t len)
