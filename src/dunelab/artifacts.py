@@ -22,7 +22,7 @@ from .progress import step
 
 SOURCES = ("src/kmod", "src/libdune")
 _SKIP_DIRS = {"build", ".git", "__pycache__"}
-_SOURCE_SUFFIXES = {".c", ".h", ".S", ".in", ".conf", ".lds", ".sh"}
+_SOURCE_SUFFIXES = {".c", ".h", ".S", ".in", ".conf", ".lds", ".sh", ".rules", ".sysusers"}
 _SOURCE_NAMES = {"Makefile", "Kbuild", "dkms.conf"}
 
 
@@ -34,6 +34,7 @@ class Artifacts:
     dir: Path
     key: str
     kmod: Path                  # dune.ko built against the image's kernel headers
+    udev: Path                  # src/kmod/udev: the rule and group that grant /dev/dune, and install.sh
     libdune: Path               # install tree: include/dune/*.h, lib/libdune.{a,so}, lib/pkgconfig
     guest_tests: list[Path]     # programs that must print PASS and exit 0 in a Dune-capable guest
     hostile_tests: list[Path]   # programs that must end with a clear non-zero status, host unharmed
@@ -102,6 +103,7 @@ def build_artifacts(image, force: bool = False) -> Artifacts:
             s.update("guest tests", advance=1)
             _chroot_make(rootfs, ["-C", f"{inside}/src/libdune", "tests"], log)
             shutil.copy2(work / "src/kmod/dune.ko", tmp_out / "dune.ko")
+            shutil.copytree(work / "src/kmod/udev", tmp_out / "udev")
             shutil.copytree(work / "stage/usr/local", tmp_out / "libdune")
             for kind in TEST_KINDS:
                 src = work / "src/libdune/build/tests" / kind
@@ -121,6 +123,6 @@ def _collect(out: Path, key: str) -> Artifacts:
         d = out / "tests" / kind
         return sorted(p for p in d.iterdir() if p.is_file() and os.access(p, os.X_OK)) if d.is_dir() else []
 
-    return Artifacts(dir=out, key=key, kmod=out / "dune.ko", libdune=out / "libdune",
+    return Artifacts(dir=out, key=key, kmod=out / "dune.ko", udev=out / "udev", libdune=out / "libdune",
                      guest_tests=programs("guest"), hostile_tests=programs("hostile"),
                      payloads=programs("payload"))

@@ -29,7 +29,7 @@ def provision(lab: Lab) -> Artifacts:
     c = lab.channel().connection
     with step("installing Dune into the guest", total=3) as s:
         s.update("dune.ko")
-        t.install_module(c, art.kmod)
+        t.install_module(c, art.kmod, art.udev)
         s.update("libdune", advance=1)
         t.install_libdune(c, art.libdune)
         s.update("test programs", advance=1)
