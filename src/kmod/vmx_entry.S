@@ -100,11 +100,11 @@ SYM_INNER_LABEL(dune_vmx_return, SYM_L_GLOBAL)
 	mov	%r14, R_R14(%rdi)
 	mov	%r15, R_R15(%rdi)
 	popq	R_RDI(%rdi)
-	setbe	%al			/* ...to here */
-	movzbl	%al, %eax
+	setbe	%bl			/* ...to here; the result stays in ebx */
+	movzbl	%bl, %ebx
 
 	/* Do not leave guest-controlled values in registers. */
-	xor	%ebx, %ebx
+	xor	%eax, %eax
 	xor	%ecx, %ecx
 	xor	%edx, %edx
 	xor	%esi, %esi
@@ -122,18 +122,17 @@ SYM_INNER_LABEL(dune_vmx_return, SYM_L_GLOBAL)
 	 * the guest may have poisoned the RSB: scrub both before any RET.
 	 */
 	ALTERNATIVE "jmp 2f", "", X86_FEATURE_KERNEL_IBRS
-	mov	%eax, %r8d
 	mov	$MSR_IA32_SPEC_CTRL, %ecx
 	mov	PER_CPU_VAR(x86_spec_ctrl_current), %eax
 	xor	%edx, %edx
 	wrmsr
-	mov	%r8d, %eax
 2:
 	FILL_RETURN_BUFFER %rcx, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT, X86_FEATURE_RSB_VMEXIT_LITE
 	/* No speculation past here on guest-controlled state; BHI: clear history. */
 	lfence
-	CLEAR_BRANCH_HISTORY_VMEXIT
+	CLEAR_BRANCH_HISTORY_VMEXIT	/* clobbers eax, ecx */
 
+	mov	%ebx, %eax
 	pop	%rdi
 	pop	%rbx
 	pop	%r12

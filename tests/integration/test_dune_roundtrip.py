@@ -68,7 +68,7 @@ def traced_run(dune, command: str) -> Run:
     probes = "".join(f"echo 'p:dunelab/{name} {where}' >> {TRACE}/kprobe_events; "
                      for name, where in KPROBES.items())
     script = (
-        f"mountpoint -q {TRACE} || mount -t tracefs nodev {TRACE}; "
+        f"[ -e {TRACE}/trace ] || mount -t tracefs nodev {TRACE}; "
         f"echo 0 > {TRACE}/tracing_on; echo 0 > {TRACE}/events/enable; "
         f"echo > {TRACE}/kprobe_events; {probes}"
         f"echo 16384 > {TRACE}/buffer_size_kb; echo > {TRACE}/trace; "

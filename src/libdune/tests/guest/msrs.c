@@ -1,14 +1,56 @@
 /* msrs: the guest never sees the host kernel's syscall MSRs (LSTAR would reveal
- * entry_SYSCALL_64 and defeat KASLR).  In Dune mode, reads (which dune.ko lets
- * through to the CPU) of STAR/LSTAR/CSTAR/SFMASK/KERNEL_GS_BASE give libdune's
- * values or the architectural reset value 0, never a kernel address; a value the
- * guest writes survives syscalls (which return to the host, whose own values must
- * be back for its own syscalls) and migration to another CPU. */
+ * entry_SYSCALL_64 and defeat KASLR).
+ *  1. A raw vCPU (no libdune boot code, which sets its own LSTAR at once) reads
+ *     STAR/LSTAR/CSTAR/SFMASK/KERNEL_GS_BASE as its very first instructions
+ *     (dune.ko lets these reads through to the CPU) and exits: the values are
+ *     the architectural reset values (0) or the thread's own, never the host's.
+ *  2. In Dune mode with libdune, reads give libdune's values; a value the guest
+ *     writes survives syscalls (which return to the host, whose own values must be
+ *     back for its own syscalls) and migration to another CPU. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include "../test_util.h"
+
+/* Guest code: rbx = LSTAR, rsi = CSTAR, r12 = STAR, r13 = SFMASK, r14 = KERNEL_GS_BASE; exit_group. */
+extern char msr_probe[];
+__asm__(".text\n"
+	"msr_probe:\n"
+	"	movl $0xc0000082, %ecx; rdmsr; shlq $32, %rdx; orq %rdx, %rax; movq %rax, %rbx\n"
+	"	movl $0xc0000083, %ecx; rdmsr; shlq $32, %rdx; orq %rdx, %rax; movq %rax, %rsi\n"
+	"	movl $0xc0000081, %ecx; rdmsr; shlq $32, %rdx; orq %rdx, %rax; movq %rax, %r12\n"
+	"	movl $0xc0000084, %ecx; rdmsr; shlq $32, %rdx; orq %rdx, %rax; movq %rax, %r13\n"
+	"	movl $0xc0000102, %ecx; rdmsr; shlq $32, %rdx; orq %rdx, %rax; movq %rax, %r14\n"
+	"	movl $231, %eax; xorl %edi, %edi; vmcall\n"
+	"	ud2\n");
+
+static int kernel_half(uint64_t v);
+
+static void raw_probe(void)
+{
+	struct dune_config c;
+	uint64_t stack[64];
+	int fd = open("/dev/dune", O_RDWR);
+
+	TEST_ASSERT(dune_init(true) == 0);
+	TEST_ASSERT(fd >= 0);
+	memset(&c, 0, sizeof(c));
+	c.rip = (uintptr_t)msr_probe;
+	c.rsp = (uintptr_t)&stack[63];
+	c.rflags = 0x2;
+	c.cr3 = dune_pgroot_pa();
+	TEST_ASSERT(ioctl(fd, DUNE_ENTER, &c) == 0);
+	printf("msrs first read by a raw vCPU: LSTAR %#llx CSTAR %#llx STAR %#llx SFMASK %#llx KERNEL_GS_BASE %#llx (ret %lld)\n",
+	       (unsigned long long)c.rbx, (unsigned long long)c.rsi, (unsigned long long)c.r12,
+	       (unsigned long long)c.r13, (unsigned long long)c.r14, (long long)c.ret);
+	TEST_ASSERT(c.ret == DUNE_RET_EXIT);
+	TEST_ASSERT(!kernel_half(c.rbx) && !kernel_half(c.rsi) && !kernel_half(c.r14));
+	TEST_ASSERT(c.rbx == 0 && c.rsi == 0 && c.r12 == 0 && c.r13 == 0);
+	close(fd);
+}
 
 
 static int kernel_half(uint64_t v)
@@ -47,6 +89,8 @@ int main(void)
 {
 	int i;
 
+	test_name = "msrs";
+	raw_probe();
 	test_enter("msrs");
 	check("at entry", 0);				/* never written: the reset value */
 	wrmsr(MSR_CSTAR, 0x12345000);
