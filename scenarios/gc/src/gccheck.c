@@ -44,7 +44,7 @@ struct shadow {
 };
 
 static struct gcx_param params[] = {
-	{ "objects", 20000 }, { "ops", 1000000 }, { "roots", 64 }, { "seed", 1 },
+	{ "objects", 20000 }, { "ops", 1000000 }, { "roots", 256 }, { "seed", 1 },
 };
 #define P_OBJECTS params[0].value
 #define P_OPS params[1].value
@@ -165,13 +165,21 @@ static void store(int32_t holder, uint32_t f, int32_t v)
 	}
 }
 
-static void pick_dest(int32_t *holder, uint32_t *f)
+/* A root slot or a field of a live object; an empty one if a few tries find one
+ * (prefer_empty), so that the graph grows instead of losing subtrees on every store. */
+static void pick_dest(int32_t *holder, uint32_t *f, int prefer_empty)
 {
-	*holder = (gcx_rand(&rng) % 4 == 0) ? -1 : pick_holder();
-	if (*holder < 0)
-		*f = (uint32_t)(gcx_rand(&rng) % (uint64_t)P_ROOTS);
-	else
-		*f = (uint32_t)(gcx_rand(&rng) % S[*holder].nptr);
+	int tries;
+
+	for (tries = 0; tries < 4; tries++) {
+		*holder = (gcx_rand(&rng) % 8 == 0) ? -1 : pick_holder();
+		if (*holder < 0)
+			*f = (uint32_t)(gcx_rand(&rng) % (uint64_t)P_ROOTS);
+		else
+			*f = (uint32_t)(gcx_rand(&rng) % S[*holder].nptr);
+		if (!prefer_empty || (*holder < 0 ? rootm[*f] : S[*holder].child[*f]) < 0)
+			return;
+	}
 }
 
 static int bad(int32_t s, const char *what, long detail)
@@ -281,19 +289,30 @@ int main(int argc, char **argv)
 		int32_t h, v;
 		uint32_t f;
 
-		if (nlive > P_OBJECTS)
-			r = 95;			/* over the target: drop */
-		if (r < 40) {			/* allocate and store */
+		if (r < 45) {			/* allocate and store */
+			/* over the target (as of the last check): overwrite a reference, and
+			 * drop another, so old subtrees die while new objects keep coming */
+			int over = nlive > P_OBJECTS;
+
 			v = new_obj();
-			pick_dest(&h, &f);
+			pick_dest(&h, &f, !over);
 			store(h, f, v);
-		} else if (r < 65) {		/* store an existing object */
+			if (over) {
+				pick_dest(&h, &f, 0);
+				if (gcx_rand(&rng) % 16 == 0) {		/* a whole root's subtree */
+					h = -1;
+					f = (uint32_t)(gcx_rand(&rng) % (uint64_t)P_ROOTS);
+				}
+				if (h != v)
+					store(h, f, -1);
+			}
+		} else if (r < 55) {		/* store an existing object */
 			v = nlive ? live[gcx_rand(&rng) % (uint64_t)nlive] : -1;
 			if (v >= 0 && !S[v].addr)
 				v = -1;
-			pick_dest(&h, &f);
+			pick_dest(&h, &f, 1);
 			store(h, f, v);
-		} else if (r < 85) {		/* move a pointer, clearing its source */
+		} else if (r < 80) {		/* move a pointer, clearing its source */
 			int32_t a = pick_holder();
 			uint32_t g;
 
@@ -301,12 +320,16 @@ int main(int argc, char **argv)
 				continue;
 			g = (uint32_t)(gcx_rand(&rng) % S[a].nptr);
 			v = S[a].child[g];
-			pick_dest(&h, &f);
+			pick_dest(&h, &f, 1);
 			store(h, f, v);
 			if (!(h == a && f == g))
 				store(a, g, -1);
-		} else {			/* drop a reference */
-			pick_dest(&h, &f);
+		} else {			/* drop a reference (a root's, now and then) */
+			pick_dest(&h, &f, 0);
+			if (nlive > P_OBJECTS && gcx_rand(&rng) % 8 == 0) {
+				h = -1;
+				f = (uint32_t)(gcx_rand(&rng) % (uint64_t)P_ROOTS);
+			}
 			store(h, f, -1);
 		}
 	}
