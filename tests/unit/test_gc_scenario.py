@@ -24,7 +24,8 @@ import yaml
 from dunelab import PROJECT_ROOT, paths
 
 GC = PROJECT_ROOT / "scenarios/gc"
-PROGS = ("gcbench", "linkedlist", "hashmap", "xml", "gccheck")
+PROGS = ("gcbench", "linkedlist", "hashmap", "xml", "gccheck", "vdbtest")
+RUNNABLE = PROGS[:5]    # take --mode; vdbtest is the Dune provider's own test
 # small sizes: each run well under a second natively, yet several collections
 SMALL = {
     "gcbench": ["--stretch", "14", "--long", "12", "--array", "20000", "--min", "4", "--max", "12"],
@@ -72,7 +73,7 @@ def progs(dist, tmp_path_factory) -> Path:
     r = _run(["make", "-C", str(GC), "all", f"O={out}", f"DUNE_PREFIX={stage}/usr/local",
               f"DIST={dist}", f"BUILD={tmp / 'build'}"])
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    # the rig installs every executable it finds in O: exactly the benchmarks, nothing else
+    # the rig installs every executable it finds in O: exactly our programs, nothing else
     assert sorted(p.name for p in out.iterdir()) == sorted(PROGS)
     return out
 
@@ -151,7 +152,7 @@ def test_make_all_requires_prefix_and_source(tmp_path):
 # ------------------------------------------------------------------ modes on this host
 
 @needs_tools
-@pytest.mark.parametrize("prog", PROGS)
+@pytest.mark.parametrize("prog", RUNNABLE)
 @pytest.mark.parametrize("mode", ["stw", "mprotect"])
 def test_benchmark_runs_and_proves_backend(progs, prog, mode):
     r, f, metrics = run(progs, prog, mode)
@@ -204,7 +205,7 @@ def test_soft_dirty_fallback_is_refused(progs):
 
 
 @needs_tools
-@pytest.mark.parametrize("prog", PROGS)
+@pytest.mark.parametrize("prog", RUNNABLE)
 def test_soft_dirty_mode(progs, prog):
     ok, why = soft_dirty_supported()
     if not ok:
@@ -224,6 +225,16 @@ def test_dune_modes_need_dune(progs, mode):
     r, _, _ = run(progs, "gcbench", mode)
     assert r.returncode == 1 and re.search(rf"^FAIL gcbench mode={mode}: dune_init_and_enter", r.stdout, re.M)
     pytest.skip("no /dev/dune on this host (needs VT-x and dune.ko): the Dune modes run in the Bochs lab")
+
+
+@needs_tools
+def test_provider_test_needs_dune(progs):
+    r = _run([str(progs / "vdbtest")])
+    if os.path.exists("/dev/dune"):
+        assert r.returncode == 0 and r.stdout.startswith("PASS vdbtest"), r.stdout
+        return
+    assert r.returncode == 1 and "FAIL vdbtest: dune_init_and_enter" in r.stdout
+    pytest.skip("no /dev/dune on this host: the provider test (gc-provider row) runs in the Bochs lab")
 
 
 @needs_tools
@@ -247,14 +258,14 @@ def test_scenario_rows_are_consistent():
     for row in sc["rows"]:
         assert row["program"] in PROGS
         args = row["args"]
-        mode = args[args.index("--mode") + 1]
+        mode = args[args.index("--mode") + 1] if "--mode" in args else "dune"   # vdbtest: Dune only
         seen.add((row["program"], mode))
         for a in args:
             for p in re.findall(r"\{(\w+)\}", str(a)):
                 assert p in profiles["emulated"], (row["name"], p)
         assert ("dune" in row["needs"]) == ("dune" in mode)
         assert row["expect"]["pass"].startswith("^PASS")
-        if row["program"] != "gccheck":
+        if row["program"] in PROGS[:4]:
             assert set(row["metrics"]) >= {f"{row['program']}_{m}" for m in ("total", "gc", "collections",
                                                                              "max_pause")}
     for prog in PROGS[:4]:
