@@ -74,6 +74,7 @@ void dune_stats_fold(struct dune_file *df, struct dune_vcpu *vcpu)
 {
 	lockdep_assert_held(&df->lock);
 	stats_add(&df->totals, &vcpu->stats);
+	df->totals.vcpus_destroyed++;
 	if (!file_uses_vm(df, vcpu->vm))
 		df->totals.invepts += atomic64_xchg(&vcpu->vm->invepts, 0);
 }

@@ -124,6 +124,7 @@ struct dune_trap_config {
 
 struct dune_stats {
 	__u64 vcpus;			/* vCPUs created on this file */
+	__u64 vcpus_destroyed;		/* ... of which destroyed (thread exit, replaced) */
 	__u64 entries;			/* VMLAUNCH/VMRESUME executed */
 	__u64 entry_failures;		/* entries that failed (VMfail, or a failed-entry exit) */
 	__u64 exits;			/* VM exits, all reasons (failed entries not included) */
@@ -140,7 +141,7 @@ struct dune_stats {
 	__u64 interrupts_injected;	/* DUNE_QUEUE_INTR vectors delivered to the guest */
 	__u64 exceptions_injected;	/* exceptions the module raised in the guest (#UD, #GP) */
 	__u64 events_reinjected;	/* guest events an exit interrupted, delivered again */
-	__u64 reserved[6];		/* 0; room for more counters */
+	__u64 reserved[5];		/* 0; room for more counters */
 	__u64 exit_reasons[DUNE_STATS_EXIT_REASONS];	/* VM exits by basic exit reason */
 };
 /*
