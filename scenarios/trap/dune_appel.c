@@ -85,7 +85,7 @@ static void finish(const struct params *p)
 	for (i = 0; i < 2 * nrpgs; i++)
 		*ptes[i] |= PTE_W;
 	dune_flush_tlb();
-	if (faults != p->pages * p->rounds)
+	if (faults != p->pages * (p->rounds + 1))
 		fail("%ld faults in %ld rounds of %ld pages", faults, p->rounds, p->pages);
 }
 
@@ -94,17 +94,20 @@ void dune_appel1(const struct params *p, struct result *r)
 	long k, i;
 
 	setup(p, r, 1);
-	events_begin();
-	for (k = 0; k < p->rounds; k++) {
-		uint64_t t0;
+	for (k = -1; k < p->rounds; k++) {	/* k = -1: warm-up round */
+		uint64_t t0, t1;
 
+		if (k == 0)
+			events_begin();
 		for (i = 0; i < nrpgs; i++)
 			*ptes[i] &= ~PTE_W;
 		dune_flush_tlb();
 		t0 = tsc_begin();
 		for (i = 0; i < nrpgs; i++)
 			mem[i * PGSIZE_4K] = (char)i;
-		r->samples[k] = tsc_net(t0, tsc_end(), r->overhead);
+		t1 = tsc_end();
+		if (k >= 0)
+			r->samples[k] = tsc_net(t0, t1, r->overhead);
 	}
 	events_end(r, (uint64_t)p->rounds);
 	finish(p);
@@ -115,10 +118,11 @@ void dune_appel2(const struct params *p, struct result *r)
 	long k, i;
 
 	setup(p, r, 2);
-	events_begin();
-	for (k = 0; k < p->rounds; k++) {
-		uint64_t t0;
+	for (k = -1; k < p->rounds; k++) {	/* k = -1: warm-up round */
+		uint64_t t0, t1;
 
+		if (k == 0)
+			events_begin();
 		for (i = 0; i < 2 * nrpgs; i++)
 			*ptes[i] |= PTE_W;
 		dune_flush_tlb();
@@ -129,7 +133,9 @@ void dune_appel2(const struct params *p, struct result *r)
 		dune_flush_tlb();
 		for (i = 0; i < nrpgs; i++)
 			mem[i * PGSIZE_4K] = (char)i;
-		r->samples[k] = tsc_net(t0, tsc_end(), r->overhead);
+		t1 = tsc_end();
+		if (k >= 0)
+			r->samples[k] = tsc_net(t0, t1, r->overhead);
 	}
 	events_end(r, (uint64_t)p->rounds);
 	finish(p);

@@ -82,7 +82,7 @@ static void setup(const struct params *p, struct result *r, void (*h)(int, sigin
 static void check_faults(const struct params *p)
 {
 	signal(SIGSEGV, SIG_DFL);
-	if (faults != p->pages * p->rounds)
+	if (faults != p->pages * (p->rounds + 1))
 		fail("%ld faults in %ld rounds of %ld pages", faults, p->rounds, p->pages);
 }
 
@@ -91,15 +91,17 @@ void linux_appel1(const struct params *p, struct result *r)
 	long k, i;
 
 	setup(p, r, on_segv1);
-	for (k = 0; k < p->rounds; k++) {
-		uint64_t t0;
+	for (k = -1; k < p->rounds; k++) {	/* k = -1: warm-up round */
+		uint64_t t0, t1;
 
 		if (mprotect((void *)mem, nrpgs * PGSIZE_4K, PROT_READ))
 			fail("mprotect failed");
 		t0 = tsc_begin();
 		for (i = 0; i < nrpgs; i++)
 			mem[i * PGSIZE_4K] = (char)i;
-		r->samples[k] = tsc_net(t0, tsc_end(), r->overhead);
+		t1 = tsc_end();
+		if (k >= 0)
+			r->samples[k] = tsc_net(t0, t1, r->overhead);
 	}
 	check_faults(p);
 }
@@ -109,8 +111,8 @@ void linux_appel2(const struct params *p, struct result *r)
 	long k, i;
 
 	setup(p, r, on_segv2);
-	for (k = 0; k < p->rounds; k++) {
-		uint64_t t0;
+	for (k = -1; k < p->rounds; k++) {	/* k = -1: warm-up round */
+		uint64_t t0, t1;
 
 		if (mprotect((void *)mem, 2 * nrpgs * PGSIZE_4K, PROT_READ | PROT_WRITE))
 			fail("mprotect failed");
@@ -120,7 +122,9 @@ void linux_appel2(const struct params *p, struct result *r)
 			fail("mprotect failed");
 		for (i = 0; i < nrpgs; i++)
 			mem[i * PGSIZE_4K] = (char)i;
-		r->samples[k] = tsc_net(t0, tsc_end(), r->overhead);
+		t1 = tsc_end();
+		if (k >= 0)
+			r->samples[k] = tsc_net(t0, t1, r->overhead);
 	}
 	check_faults(p);
 }

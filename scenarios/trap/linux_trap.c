@@ -45,15 +45,16 @@ void linux_trap(const struct params *p, struct result *r)
 		fail("sigaction failed");
 	r->overhead = tsc_overhead(1000);
 	r->samples = alloc_samples((size_t)p->n);
-	for (i = 0; i < p->n; i++) {
+	for (i = -1; i < p->n; i++) {	/* i = -1: warm-up */
 		if (mprotect((void *)page, PGSIZE_4K, PROT_READ))
 			fail("mprotect failed");
 		t_fault = tsc_begin();
 		page[0] = (char)i;
-		r->samples[i] = tsc_net(t_fault, t_handler, r->overhead);
+		if (i >= 0)
+			r->samples[i] = tsc_net(t_fault, t_handler, r->overhead);
 	}
 	signal(SIGSEGV, SIG_DFL);
-	if (faults != p->n)
+	if (faults != p->n + 1)
 		fail("%ld faults for %ld protected writes", faults, p->n);
 	r->nsamples = (size_t)p->n;
 	r->ops_per_sample = 1;

@@ -13,9 +13,9 @@
 #include "timing.h"
 #include "trap.h"
 
-#define BATCH 8
+#define BATCH 4
 
-_Static_assert(BATCH == 8, "the timed loop below is unrolled 8 times");
+_Static_assert(BATCH == 4, "the timed loop below is unrolled 4 times");
 
 static void **build_chain(long pages)
 {
@@ -69,10 +69,6 @@ static void chase(const struct params *p, struct result *r, bool dune)
 	for (i = 0; i < nsamples; i++) {
 		uint64_t t0 = tsc_begin();
 
-		node = (void **)*node;
-		node = (void **)*node;
-		node = (void **)*node;
-		node = (void **)*node;
 		node = (void **)*node;
 		node = (void **)*node;
 		node = (void **)*node;
