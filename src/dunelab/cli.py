@@ -143,6 +143,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, to_text
+    from .records import RunRecord
+
+    c = compare(RunRecord.load(Path(args.old)), RunRecord.load(Path(args.new)), threshold=args.threshold / 100)
+    print(to_text(c))
+    return 1 if c.regressions else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .records import RunRecord
     from .report import render
@@ -194,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="render report.md and report.html again from a results directory")
     rep.add_argument("dir", help="a results directory (holds results.json)")
     rep.set_defaults(func=cmd_report)
+    cmp_ = sub.add_parser("compare", help="every metric of two runs side by side; exit 1 on a regression")
+    cmp_.add_argument("old", help="results directory (or results.json) of the reference run")
+    cmp_.add_argument("new", help="results directory (or results.json) of the run to judge")
+    cmp_.add_argument("--threshold", type=float, default=5.0,
+                      help="percent a median must worsen, beyond its 95%% bootstrap interval (default 5)")
+    cmp_.set_defaults(func=cmd_compare)
     st = lab_cmd("status", cmd_status, "is the lab up, on which backend and port")
     st.add_argument("--json", action="store_true")
     return p

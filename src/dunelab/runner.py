@@ -30,6 +30,14 @@ class ChannelLost(Exception):
     """The SSH session broke while a row ran (the VM may have died)."""
 
 
+class GuestSilent(Exception):
+    """The guest did not answer within the row's host-side limit; .result is the row's record."""
+
+    def __init__(self, result: RowResult):
+        super().__init__(result.reason)
+        self.result = result
+
+
 @dataclass
 class ParsedOutput:
     metrics: list[MetricSample]
@@ -153,7 +161,7 @@ def run(conn, row: Row, params: Mapping[str, Any], attempt: int = 1, log_dir: Pa
     except invoke.exceptions.CommandTimedOut:
         result.seconds = round(time.monotonic() - t0, 3)
         result.reason = f"no answer from the guest within {row.timeout + 120}s (host-side timeout)"
-        return result
+        raise GuestSilent(result) from None
     except (paramiko.SSHException, EOFError, OSError) as e:
         raise ChannelLost(f"{type(e).__name__}: {e}") from e
     text = parse_output(output).text
@@ -164,6 +172,13 @@ def run(conn, row: Row, params: Mapping[str, Any], attempt: int = 1, log_dir: Pa
         (log_dir / name).write_text(f"$ {cmd}\n{text}\n[exit status {r.exited}, {result.seconds:.1f}s]\n")
         result.output_file = f"{log_dir.name}/{name}"
     return result
+
+
+def _answers(conn_of: Callable[[], Any]) -> bool:
+    try:
+        return conn_of().run("true", hide=True, warn=True, timeout=60).exited == 0
+    except Exception:
+        return False
 
 
 def skipped(row: Row, reason: str) -> RowResult:
@@ -195,6 +210,12 @@ def run_rows(conn_of: Callable[[], Any], plan: Iterable[tuple[Scenario, list[Row
                     progress(f"{row.id}" + (f" #{attempt}" if row.repeat > 1 else ""))
                     try:
                         res = run(conn_of(), row, params, attempt, log_dir)
+                    except GuestSilent as e:
+                        # The guest's own `timeout` should have fired long before: is anybody home?
+                        res = e.result
+                        if not _answers(conn_of):
+                            lost = "the VM stopped answering"
+                            res.reason += "; the VM stopped answering"
                     except ChannelLost as e:
                         alive = vm_alive()
                         lost = "the VM died" if not alive else None
