@@ -50,10 +50,13 @@ def _run(cmd, **kw):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=kw.pop("timeout", 600), **kw)
 
 
+DOWNLOADS = paths.home() / "cache" / "downloads"     # the rig's download cache (artifacts.py)
+
+
 @pytest.fixture(scope="session")
 def dist() -> Path:
-    """The verified source package, in the same cache the rig uses (downloaded once)."""
-    d = paths.home() / "cache" / "sources" / "libgc_8.2.2-3"
+    """The verified source package, in the cache the rig's fetch hook uses (downloaded once)."""
+    d = DOWNLOADS / "libgc_8.2.2-3"
     r = _run([sys.executable, str(GC / "fetch-bdwgc"), "--dest", str(d)])
     assert r.returncode == 0, r.stdout + r.stderr
     assert "verified" in r.stdout
@@ -122,6 +125,18 @@ def test_fetch_reuses_and_rejects_tampering(dist, tmp_path):
     dsc.write_text(dsc.read_text().replace("Version: 1:8.2.2-3", "Version: 1:8.2.2-4"))
     r = _run([sys.executable, str(GC / "fetch-bdwgc"), "--dest", str(bad), "--verify-only"])
     assert r.returncode == 1 and "pinned" in r.stderr
+
+
+@needs_tools
+def test_fetch_hook_fills_the_work_copy(dist, tmp_path):
+    """What the rig does on the host before the chroot build: `fetch <work copy>`."""
+    work = tmp_path / "work"
+    work.mkdir()
+    r = _run([str(GC / "fetch"), str(work)], env={**os.environ, "DUNELAB_DOWNLOADS": str(DOWNLOADS)})
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = sorted(p.name for p in (work / ".fetched/libgc_8.2.2-3").iterdir())
+    assert got == sorted(["libgc_8.2.2-3.dsc", "libgc_8.2.2.orig.tar.gz", "libgc_8.2.2-3.debian.tar.xz"])
+    assert "cached and verified" in r.stdout      # the cache was reused, not downloaded again
 
 
 @needs_tools
