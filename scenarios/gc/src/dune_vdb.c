@@ -13,6 +13,10 @@
  * addresses allow; one D bit for 512 pages would make the whole 2 MiB dirty on any write.
  * The first pass that meets one reports all of its pages if D is set, clears D, and
  * splits it into 512 4 KiB PTEs (D clear) after the walk, so later passes are exact.
+ * (libdune never maps 1 GiB leaves, so PTE_PS here means 2 MiB; a later host-side
+ * re-mirror of a split range keeps 4 KiB entries, pt_map only puts 2 MiB leaves where no
+ * table exists.)  If a split fails (no page-table page), the leaf stays 2 MiB: coarse but
+ * still correct.
  *
  * Writes done by the host kernel on the process's behalf (a read(2) into the heap, run
  * by dune.ko's host side) go through the host's page tables and set no guest D bit: like
