@@ -76,9 +76,11 @@ def cmd_image_box(args: argparse.Namespace) -> int:
     console.print(result.message)
     console.print(f"box:     {result.box.box_file}\ncatalog: {result.box.catalog}")
     if not args.no_add:
-        from .vagrant import add_box
+        from .vagrant import add_box, prune_boxes
 
         console.print(add_box(result.box))
+        for gone in prune_boxes(result.box.name, keep=result.box.version):
+            console.print(f"removed the older {gone}")
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -131,6 +132,40 @@ def add_box(box) -> str:
         return f"vagrant already has box {box.name} {box.version}"
     _vagrant("box", "add", "--provider", "libvirt", str(box.catalog), timeout=1800)
     return f"added box {box.name} {box.version} to vagrant"
+
+
+def box_volume(name: str, version: str) -> str:
+    """The name vagrant-libvirt gives a box version's copy in the storage pool."""
+    return f"{name.replace('/', '-VAGRANTSLASH-')}_vagrant_box_image_{version}_box.img"
+
+
+def prune_boxes(name: str, keep: str, pool: str = "default") -> list[str]:
+    """Remove the other versions of box `name` from vagrant, and their copies from the storage pool
+    unless a volume still uses one as its backing file (a machine made from it). Returns what went."""
+    gone = []
+    backing = set()
+    for p in _virsh("pool-list", "--all", "--name"):
+        for v in _virsh("vol-list", p):
+            xml = "\n".join(_virsh("vol-dumpxml", "--pool", p, v.split()[0]))
+            backing |= set(re.findall(r"<backingStore>\s*<path>([^<]+)</path>", xml))
+    for version in box_versions(name):
+        if version == keep:
+            continue
+        r = _vagrant("box", "remove", name, "--provider", "libvirt", "--box-version", version, check=False)
+        if r.returncode != 0:
+            continue                  # in use by a machine: vagrant says so, and we keep it
+        gone.append(f"box {name} {version}")
+        vol = box_volume(name, version)
+        path = next((line.split(None, 1)[1] for line in _virsh("vol-list", pool) if line.split()[0] == vol), None)
+        if path and path.strip() not in backing and _virsh_ok("vol-delete", "--pool", pool, vol):
+            gone.append(f"volume {pool}/{vol}")
+    return gone
+
+
+def _virsh_ok(*args: str) -> bool:
+    return shutil.which("virsh") is not None and subprocess.run(
+        ["virsh", "-q", "-c", LIBVIRT_URI, *args], capture_output=True, timeout=120, stdin=subprocess.DEVNULL
+    ).returncode == 0
 
 
 # ---------------------------------------------------------------------------- what libvirt holds

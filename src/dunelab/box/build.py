@@ -25,6 +25,7 @@ import json
 import os
 import random
 import shutil
+import stat
 import subprocess
 import tarfile
 import time
@@ -240,11 +241,41 @@ def _customize(root_fs: Path, work: Path, info: dict, log: Path) -> dict[str, st
         if resolv.is_symlink():
             raise StepError(STEP, "the image's /etc/resolv.conf is a symlink; expected the disk form's file")
         resolv.touch()
+        since = time.time() - 1
         with _chroot_mounts(mnt, log):
             run_logged(chroot_argv(mnt, "sh", "/tmp/dunelab-box/customize.sh"), log, STEP)
         added = dict(line.split("\t", 1) for line in (stage / "added-packages").read_text().splitlines() if line)
         shutil.rmtree(stage)
+        n = drop_minimal_acls(mnt, since)
+        with open(log, "a") as f:
+            f.write(f"removed the access ACL fuse2fs attached to {n} new files (their modes stand)\n")
     return added
+
+
+ACL_XATTR = "system.posix_acl_access"
+MINIMAL_ACL_BYTES = 4 + 3 * 8      # header + user::, group::, other:: entries
+
+
+def drop_minimal_acls(root: Path, since: float) -> int:
+    """fuse2fs (1.47) stores an access ACL with every file it creates, taken from the mode the file
+    was created with (`install` creates 0600 and chmods later), and a later chmod does not update it:
+    networkd could not read a 0644 file whose ACL still said 0600. An ACL of only the three base
+    entries says nothing a mode cannot, so drop it from every file changed since `since`."""
+    n = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            if st.st_ctime < since or stat.S_ISLNK(st.st_mode):
+                continue
+            try:
+                acl = os.getxattr(p, ACL_XATTR, follow_symlinks=False)
+            except OSError:
+                continue
+            if len(acl) == MINIMAL_ACL_BYTES:
+                os.removexattr(p, ACL_XATTR, follow_symlinks=False)
+                n += 1
+    return n
 
 
 @contextlib.contextmanager

@@ -35,6 +35,10 @@ install -m 0755 $B/dunelab-box-resolv /usr/local/sbin/dunelab-box-resolv
 install -m 0644 $B/dunelab-box-resolv.service /etc/systemd/system/dunelab-box-resolv.service
 systemctl enable -q dunelab-box-resolv.service
 
+# sudo resolves its own host name: Debian's 127.0.1.1 line (Vagrant rewrites it when it sets a hostname).
+h=$(cat /etc/hostname)
+grep -qw "$h" /etc/hosts || sed -i "1a 127.0.1.1\t$h" /etc/hosts
+
 install -d /usr/lib/dunelab
 install -m 0644 $B/box.json /usr/lib/dunelab/box.json
 dpkg-query -W -f '${Package}\t${Version}\n' sudo > $B/added-packages
