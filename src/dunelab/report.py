@@ -606,6 +606,8 @@ def _host_cell(r: RowResult | None, attempts: int) -> str:
     cell = f"{r.status} {r.seconds:.1f}s" if r.seconds else r.status
     if attempts > 1:
         cell += f" ({attempts} attempts)"
+    if r.status != PASSED and r.reason:
+        cell += f": {r.reason[:80]}"
     return cell
 
 
@@ -636,6 +638,20 @@ def fleet_sections(meta: dict, records: dict[str, RunRecord], plots: dict[str, P
     s.append(Section("table", header=["host", "outcome", "SSH", "backend", "clock", "kernel", "VMX",
                                       "rows passed/failed/error/skipped", "what went wrong", "host report"],
                      rows=table, cls="hosts"))
+    stage_names: list[str] = []
+    for rec in records.values():
+        stage_names += [st.name for st in rec.stages if st.name not in stage_names]
+    if stage_names:
+        s.append(Section("h2", "Stages"))
+        lines = []
+        for name in stage_names:
+            line = [name]
+            for h in hosts:
+                st = next((x for x in records[h].stages if x.name == name), None) if h in records else None
+                line.append("–" if st is None else f"{st.status} {st.seconds:.1f}s" if st.status != "failed"
+                            else f"failed {st.seconds:.1f}s: {st.detail[:100]}")
+            lines.append(line)
+        s.append(Section("table", header=["stage", *hosts], rows=lines))
     if any(r.env.clock == "emulated" for r in records.values()):
         s.append(Section("p", CLOCK_NOTE["emulated"] + " Hosts with different clocks are set side by side only "
                               "through their ratios and events per operation."))

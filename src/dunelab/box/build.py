@@ -241,7 +241,7 @@ def _customize(root_fs: Path, work: Path, info: dict, log: Path) -> dict[str, st
         if resolv.is_symlink():
             raise StepError(STEP, "the image's /etc/resolv.conf is a symlink; expected the disk form's file")
         resolv.touch()
-        since = time.time() - 1
+        since = int(time.time()) - 1         # fuse2fs reports times in whole seconds
         with _chroot_mounts(mnt, log):
             run_logged(chroot_argv(mnt, "sh", "/tmp/dunelab-box/customize.sh"), log, STEP)
         added = dict(line.split("\t", 1) for line in (stage / "added-packages").read_text().splitlines() if line)
