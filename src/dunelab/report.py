@@ -683,7 +683,8 @@ def fleet_sections(meta: dict, records: dict[str, RunRecord], plots: dict[str, P
             s.append(Section("p", "median [p10–p90] n=samples per sample, in each host's own unit."))
             res, ratios, exits = [], [], []
             for metric, variant in keys:
-                line, rline, eline = [f"{metric} [{variant}]"], [metric], [f"{metric} [{variant}]"]
+                label = f"{metric} [{variant}]"
+                line, rline, eline = [label], [f"{metric} [{variant}/{BASELINE}]"], [label]
                 for h in hosts:
                     row = next((r for r in per_host.get(h, []) if r.metric == metric), None)
                     summ = row.ours.get(variant) if row else None
