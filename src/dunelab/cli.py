@@ -200,6 +200,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if c.regressions else 0
 
 
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from .nightly import ALL_BACKENDS, archive_dir, run_nightly
+
+    bad = [b for b in args.backend if b not in ALL_BACKENDS]
+    if bad:
+        raise DunelabError(f"--backend {bad[0]}: must be one of {', '.join(ALL_BACKENDS)}")
+    night, out = run_nightly(Path(args.archive).resolve() if args.archive else archive_dir(), only=args.backend,
+                             extra=args.run_args)
+    console.print((night / "summary.md").read_text(), soft_wrap=True, markup=False)
+    ran = [b for b in out if b.ran]
+    if not ran:
+        console.print("[red]nightly: no backend could run on this host[/red]")
+        return 1
+    return 0 if all(b.ok for b in out) else 1
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .fleet import FLEET_FILE, load_fleet
     from .records import RunRecord
@@ -277,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--threshold", type=float, default=5.0,
                       help="percent a median must worsen, beyond its 95%% bootstrap interval (default 5)")
     cmp_.set_defaults(func=cmd_compare)
+    ni = sub.add_parser("nightly", help="every scenario on every backend here; compare with the previous night")
+    ni.add_argument("--archive", help="where nights are kept (default $DUNELAB_NIGHTLY_DIR or results/nightly)")
+    ni.add_argument("--backend", action="append", default=[], help="only this backend (repeatable)")
+    ni.add_argument("run_args", nargs="*", metavar="SCENARIO[/ROW]", help="what to run (default: every scenario)")
+    ni.set_defaults(func=cmd_nightly)
     st = lab_cmd("status", cmd_status, "is the lab up, on which backend and port")
     st.add_argument("--json", action="store_true")
     return p
