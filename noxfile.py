@@ -39,7 +39,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lab(session: nox.Session) -> None:
     """The lab proof: a VMX guest boots, answers SSH, passes the testinfra checks, runs Dune, is torn down."""
-    session.run(*PYTEST, "-m", "vm", "tests/integration", *session.posargs, external=True)
+    session.run(*PYTEST, "-m", "(vm or fleet) and not vagrant", "tests/integration", *session.posargs, external=True)
 
 
 @nox.session

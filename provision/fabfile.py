@@ -160,7 +160,7 @@ REMOTE_BUILD_SCRIPT = r"""
 set -u
 W=$1
 cd "$W" || exit 2
-r=$(uname -r)
+r=${2:-$(uname -r)}
 log=$W/out/build.log
 mkdir -p out/tests out/scenarios
 step() { echo "\$ $*" >> "$log"; "$@" >> "$log" 2>&1; }
@@ -196,18 +196,19 @@ tar -C out -czf "$W.artifacts.tar.gz" .
 
 
 @task
-def remote_build(c, sources, key):
+def remote_build(c, sources, key, release=""):
     """Build dune.ko, libdune, its test programs and the scenarios on the host itself, against its own
-    kernel headers and toolchain. `sources` is a local .tar.gz of src/kmod, src/libdune and
-    scenarios/NAME (fetch hooks already run). Returns the remote path of the artifacts tarball
-    (dunelab.artifacts' layout); raises RuntimeError with the build log's tail on failure."""
+    kernel headers (of `release`, default the running kernel) and toolchain. `sources` is a local
+    .tar.gz of src/kmod, src/libdune and scenarios/NAME (fetch hooks already run). Returns the remote
+    path of the artifacts tarball (dunelab.artifacts' layout); raises RuntimeError with the build
+    log's tail on failure."""
     w = f"{REMOTE_BUILD_DIR}/{key}"
     c.run(f"rm -rf {w} {w}.artifacts.tar.gz && mkdir -p {w}", hide=True)
     c.put(str(sources), f"{w}.sources.tar.gz")
     c.run(f"tar -C {w} -xzf {w}.sources.tar.gz && rm -f {w}.sources.tar.gz", hide=True)
     script = f"{w}.build.sh"
     c.put(io.BytesIO(REMOTE_BUILD_SCRIPT.encode()), script)
-    r = c.run(f"sh {script} {w}", hide=True, warn=True)
+    r = c.run(f"sh {script} {w} {release}".rstrip(), hide=True, warn=True)
     if r.exited != 0:
         raise RuntimeError(f"the build on the host failed (exit {r.exited}): {(r.stderr or r.stdout).strip()[-1500:]}")
     return f"{w}.artifacts.tar.gz"
