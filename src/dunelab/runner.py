@@ -246,6 +246,10 @@ def run_rows(conn_of: Callable[[], Any], plan: Iterable[tuple[Scenario, list[Row
                                         command=command_line(row, params),
                                         reason=f"SSH connection lost during the row ({e})"
                                                + ("; the VM died" if not alive else ""))
+                    except Exception as e:   # a rig-side surprise: recorded like any failure, the run goes on
+                        res = RowResult(scenario=row.scenario, row=row.name, status=ERROR, attempt=attempt,
+                                        command=command_line(row, params),
+                                        reason=f"the rig failed running this row: {type(e).__name__}: {e}"[:500])
                 results.append(res)
                 record(res)
                 progress(f"{row.id}: {res.status}" + (f" ({res.reason[:100]})" if res.reason else "")

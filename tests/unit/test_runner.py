@@ -232,3 +232,17 @@ def test_output_file_paths_are_relative_to_the_results_dir(scen, tmp_path: Path)
     conn = FakeConn(lambda cmd: FakeResult("x\n", "", 0))
     res = run(conn, scen.row("dmesg"), {}, attempt=2, log_dir=tmp_path / "rows")
     assert res.output_file == "rows/demo--dmesg--2.log" and (tmp_path / res.output_file).is_file()
+
+
+def test_a_rig_error_is_recorded_and_the_run_goes_on(scen):
+    calls = []
+
+    def script(cmd):
+        calls.append(cmd)
+        return RuntimeError("sftp hiccup") if len(calls) == 1 else FakeResult("PASS\n", "", 0)
+
+    conn = FakeConn(script)
+    results = run_rows(lambda: conn, [(scen, [scen.row("plain"), scen.row("plain")])], LabFacts(True, True),
+                       "emulated", lambda r: None)
+    assert results[0].status == ERROR and "RuntimeError: sftp hiccup" in results[0].reason
+    assert results[1].status == PASSED
