@@ -43,10 +43,11 @@ def test_vagrant_usable_asks_libvirtd_and_the_plugin():
     assert "vagrant is not installed" in nightly.vagrant_usable(which=lambda t: None)
 
 
-def fake_run(slow=1.0, fail=False):
+def fake_run(slow=1.0, fail=False, env_backend="bochs"):
     """A runner that writes a results directory like `dunelab lab run` would."""
     def run(night, backend):
         rec = make_record(n=60)
+        rec.env.backend = env_backend
         for r in rec.rows:
             for m in r.metrics:
                 m.samples = [x * slow for x in m.samples]
@@ -123,3 +124,14 @@ def test_the_nightly_lab_files_never_collide_with_a_developers_labs(tmp_path):
     spec = load_lab(nightly.lab_file(tmp_path, "qemu-tcg"))
     assert (spec.name, spec.backend, spec.ssh_port) == ("nightly-qemu-tcg", "qemu-tcg", 0)
     assert set(ALL_BACKENDS) == {"bochs", "qemu-tcg", "qemu-kvm", "vagrant-libvirt"}
+
+
+def test_tcg_times_follow_the_host_and_are_shown_not_judged(tmp_path):
+    archive = tmp_path / "nightly"
+    night(archive, T0, ONLY_TCG, **{"qemu-tcg": fake_run(env_backend="qemu-tcg")})
+    d, out = night(archive, T0 + dt.timedelta(days=1), ONLY_TCG,
+                   **{"qemu-tcg": fake_run(slow=2.0, fail=True, env_backend="qemu-tcg")})
+    tcg = next(b for b in out if b.backend == "qemu-tcg")
+    assert tcg.regressions == ["selftest/hello: passed -> failed"]         # outcomes still count
+    text = (d / "compare-qemu-tcg.txt").read_text()
+    assert "getpid[dune]" in text and "shown, not judged" in text        # the times are in the comparison
