@@ -47,6 +47,8 @@ from .records import Environment, RunRecord, StageResult
 FLEET_FILE = "fleet.json"
 FLEET_SCHEMA = "dunelab-fleet-v1"
 EMULATORS = ("qemu", "bochs")      # systemd-detect-virt names of hosts whose TSC ticks are emulated
+CONTAINERS = ("docker", "podman", "lxc", "lxc-libvirt", "systemd-nspawn", "openvz", "rkt", "wsl", "proot",
+              "pouch", "container-other")
 
 
 # ---------------------------------------------------------------------------- connections
@@ -182,7 +184,10 @@ class RemoteHost:
 
     def booted_image(self):
         if self.image is None:
-            raise DunelabError(f"host {self.host.name} builds its own artifacts (artifacts: remote-build)")
+            if self.host.artifacts == "remote-build":
+                raise DunelabError(f"host {self.host.name} builds its own artifacts (artifacts: remote-build)")
+            raise DunelabError(self.artifacts if isinstance(self.artifacts, str)
+                               else f"no image was built for host {self.host.name}")
         return self.image
 
     def boot_history(self) -> list[dict]:
@@ -204,12 +209,15 @@ class HostFacts:
 
     @property
     def looks_bare_metal(self) -> bool:
-        return self.virt == "none" or (self.virt == "unknown" and not self.hypervisor_flag)
+        """dune.ko would go into a kernel no VM isolates: a physical machine's, or (in a container) the
+        kernel the container shares with its machine."""
+        return (self.virt == "none" or self.virt in CONTAINERS
+                or (self.virt == "unknown" and not self.hypervisor_flag))
 
 
+# systemd-detect-virt prints "none" (and exits 1) on bare metal; without it the answer is "unknown".
 FACTS_SCRIPT = ("echo kernel=$(uname -r); echo uid=$(id -u); "
-                "echo virt=$(systemd-detect-virt 2>/dev/null || { command -v systemd-detect-virt >/dev/null "
-                "&& echo none || echo unknown; }); "
+                "v=$(systemd-detect-virt 2>/dev/null); echo virt=${v:-unknown}; "
                 "grep -qw hypervisor /proc/cpuinfo && echo hypervisor=1 || echo hypervisor=0; "
                 "echo box=$(cat /usr/lib/dunelab/box.json 2>/dev/null | tr -d '\\n')")
 
@@ -250,9 +258,10 @@ def stage_connect(ctx: pipeline.RunContext) -> str:
     if facts.uid != 0:
         raise DunelabError(f"{spec.target}: commands do not run as root (uid {facts.uid})")
     if facts.looks_bare_metal and not spec.bare_metal:
-        raise DunelabError(f"{spec.target} looks like bare metal (systemd-detect-virt: {facts.virt}, hypervisor "
-                           f"flag {'on' if facts.hypervisor_flag else 'off'}): dune.ko would be loaded into its own "
-                           "kernel. If that is meant, mark it `bare_metal: true` and pass --bare-metal")
+        what = "a container" if facts.virt in CONTAINERS else "bare metal"
+        raise DunelabError(f"{spec.target} looks like {what} (systemd-detect-virt: {facts.virt}, hypervisor "
+                           f"flag {'on' if facts.hypervisor_flag else 'off'}): dune.ko would be loaded into a kernel "
+                           "no VM isolates. If that is meant, mark it `bare_metal: true` and pass --bare-metal")
     if spec.bare_metal:
         console.print(f"[bold red]{bare_metal_warning([spec])}[/bold red]", soft_wrap=True)
     env = ctx.env

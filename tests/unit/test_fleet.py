@@ -193,6 +193,8 @@ def test_facts_of_a_host(image):
     assert (f.kernel, f.virt, f.hypervisor_flag, f.uid, f.box) == (KERNEL, "qemu", True, 0, {})
     assert not f.looks_bare_metal
     assert host_facts(FakeConn(virt="none")).looks_bare_metal
+    assert host_facts(FakeConn(virt="docker")).looks_bare_metal          # a container shares its host's kernel
+    assert not host_facts(FakeConn(virt="kvm")).looks_bare_metal
     unknown = FakeConn(lambda cmd, n: Result("kernel=5.10\nuid=0\nvirt=unknown\nhypervisor=0\nbox={\"name\": \"x\"}\n"))
     f = host_facts(unknown)
     assert f.looks_bare_metal and f.box == {"name": "x"}
