@@ -269,3 +269,12 @@ def test_a_pinned_host_key_from_the_inventory(tmp_home, write_yaml):
     inv = load_inventory(write_yaml("f.yaml", f"hosts:\n  - {{name: b, address: h.example, host_key: '{line} c'}}\n"))
     HostChannel(inv.hosts[0])._prepare_known_hosts()
     assert inv.hosts[0].known_hosts.read_text() == f"h.example {line}\n"
+
+
+def test_cli_bare_metal_needs_hosts_and_the_inventory_flag(write_yaml, capsys):
+    assert cli.main(["run", "--bare-metal", "selftest"]) == 2
+    assert "--bare-metal only goes with --hosts" in capsys.readouterr().err
+    inv = write_yaml("iron.yaml", "hosts:\n  - {name: iron, address: 192.0.2.1, bare_metal: true}\n")
+    assert cli.main(["run", "--hosts", str(inv), "selftest"]) == 2          # refused before any connection
+    err = capsys.readouterr().err
+    assert "BARE METAL: iron (root@192.0.2.1)" in err and "Pass --bare-metal" in err

@@ -135,3 +135,10 @@ def test_tcg_times_follow_the_host_and_are_shown_not_judged(tmp_path):
     assert tcg.regressions == ["selftest/hello: passed -> failed"]         # outcomes still count
     text = (d / "compare-qemu-tcg.txt").read_text()
     assert "getpid[dune]" in text and "shown, not judged" in text        # the times are in the comparison
+
+
+def test_cli_rejects_an_unknown_backend(capsys):
+    from dunelab import cli
+
+    assert cli.main(["nightly", "--backend", "xen"]) == 2
+    assert "must be one of bochs, qemu-tcg, qemu-kvm, vagrant-libvirt" in capsys.readouterr().err
