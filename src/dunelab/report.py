@@ -557,3 +557,190 @@ def rows_summary(rows: list[RowResult]) -> str:
     for r in rows:
         c[r.status] += 1
     return ", ".join(f"{n} {k}" for k, n in sorted(c.items()))
+
+
+# ---------------------------------------------------------------------------- many runs side by side
+# A fleet run (dunelab run --hosts) is one RunRecord per host; its report puts them in columns. The
+# per-host reports stay next to it (DIR/<host>/report.html) with every detail.
+def plot_fleet(name: str, hosts: list[str], per_host: dict[str, list[MetricRow]], clocks: dict[str, str],
+               out: Path) -> Path | None:
+    """Median with p10-p90 whiskers per (measure, variant), one bar per host, log scale."""
+    keys: list[tuple[str, str]] = []
+    for h in hosts:
+        for r in per_host.get(h, []):
+            for v in r.ours:
+                if (r.metric, v) not in keys:
+                    keys.append((r.metric, v))
+    if not keys:
+        return None
+    plt = _plt()
+    present = [h for h in hosts if per_host.get(h)]
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(keys) * max(1, len(present)) + 1.4), dpi=110)
+    height = 0.8 / len(present)
+    for i, h in enumerate(present):
+        rows = {r.metric: r for r in per_host[h]}
+        ys, xs, lo, hi = [], [], [], []
+        for j, (metric, variant) in enumerate(keys):
+            s = rows[metric].ours.get(variant) if metric in rows else None
+            if s is None:
+                continue
+            ys.append(j + (i - (len(present) - 1) / 2) * height)
+            xs.append(max(s.median, 1e-9))
+            lo.append(max(s.median - s.p10, 0))
+            hi.append(max(s.p90 - s.median, 0))
+        ax.barh(ys, xs, height=height * 0.9, color=_PALETTE[i % len(_PALETTE)], xerr=[lo, hi],
+                label=f"{h} ({clocks.get(h) or '?'})", error_kw={"elinewidth": 0.8, "capsize": 2})
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels([f"{m} [{v}]" for m, v in keys])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("per sample, median and p10-p90, log scale (each host in its own clock's unit)")
+    ax.set_title(f"{name}: hosts side by side")
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, out)
+
+
+def _host_cell(r: RowResult | None, attempts: int) -> str:
+    if r is None:
+        return "not run"
+    cell = f"{r.status} {r.seconds:.1f}s" if r.seconds else r.status
+    if attempts > 1:
+        cell += f" ({attempts} attempts)"
+    if r.status != PASSED and r.reason:
+        cell += f": {r.reason[:80]}"
+    return cell
+
+
+def fleet_sections(meta: dict, records: dict[str, RunRecord], plots: dict[str, Path]) -> list[Section]:
+    hosts = [h["name"] for h in meta["hosts"]]
+    outcome = {h["name"]: h for h in meta["hosts"]}
+    ok = sum(1 for h in meta["hosts"] if h["success"])
+    s = [Section("h1", f"dunelab fleet run {meta['run_id']}")]
+    s.append(Section("p", f"**{'PASSED' if meta.get('success') else 'FAILED'}** — {ok} of {len(hosts)} hosts "
+                          f"passed. Started {meta.get('started')}, finished {meta.get('finished') or '–'}.",
+                     cls="ok" if meta.get("success") else "bad"))
+    bare = [h["name"] for h in meta["hosts"] if h.get("bare_metal")]
+    if bare:
+        s.append(Section("p", f"**Bare metal**: dune.ko was loaded into the kernel of {', '.join(bare)} itself.",
+                         cls="bad"))
+    table = []
+    for h in hosts:
+        rec, o = records.get(h), outcome[h]
+        env = rec.env if rec else None
+        c = rec.counts() if rec else {}
+        stopped = f"{o['failed_stage']}: {o['reason']}" if o.get("failed_stage") else o.get("reason", "")
+        table.append([h, "passed" if o["success"] else "failed", o.get("target", ""),
+                      env.backend if env else "–", env.clock if env and env.clock else "–",
+                      (env.guest_kernel or "–") if env else "–", _yn(env.guest_vmx) if env else "?",
+                      (f"{c.get('passed', 0)}/{c.get('failed', 0)}/{c.get('error', 0)}/{c.get('skipped', 0)}"
+                       if rec else "–"), stopped[:240],
+                      f"{o['dir']}/report.html" if rec else "–"])
+    s.append(Section("table", header=["host", "outcome", "SSH", "backend", "clock", "kernel", "VMX",
+                                      "rows passed/failed/error/skipped", "what went wrong", "host report"],
+                     rows=table, cls="hosts"))
+    stage_names: list[str] = []
+    for rec in records.values():
+        stage_names += [st.name for st in rec.stages if st.name not in stage_names]
+    if stage_names:
+        s.append(Section("h2", "Stages"))
+        lines = []
+        for name in stage_names:
+            line = [name]
+            for h in hosts:
+                st = next((x for x in records[h].stages if x.name == name), None) if h in records else None
+                line.append("–" if st is None else f"{st.status} {st.seconds:.1f}s" if st.status != "failed"
+                            else f"failed {st.seconds:.1f}s: {st.detail[:100]}")
+            lines.append(line)
+        s.append(Section("table", header=["stage", *hosts], rows=lines))
+    if any(r.env.clock == "emulated" for r in records.values()):
+        s.append(Section("p", CLOCK_NOTE["emulated"] + " Hosts with different clocks are set side by side only "
+                              "through their ratios and events per operation."))
+    scenarios: list[str] = []
+    for rec in records.values():
+        scenarios += [n for n in rec.scenarios if n not in scenarios]
+    for name in scenarios:
+        s.append(Section("h2", f"Scenario `{name}`"))
+        row_ids: list[str] = []
+        for rec in records.values():
+            row_ids += [r.row for r in rec.rows_of(name) if r.row not in row_ids]
+        lines = []
+        for rid in row_ids:
+            line = [rid]
+            for h in hosts:
+                attempts = [r for r in records[h].rows_of(name) if r.row == rid] if h in records else []
+                worst = next((a for a in attempts if a.status not in (PASSED, SKIPPED)), attempts[-1] if attempts
+                             else None)
+                line.append(_host_cell(worst, len(attempts)))
+            lines.append(line)
+        s.append(Section("table", header=["row", *hosts], rows=lines, cls="rows"))
+        per_host = {h: metric_rows(records[h], name) for h in hosts if h in records}
+        keys: list[tuple[str, str]] = []
+        for h in hosts:
+            for r in per_host.get(h, []):
+                keys += [(r.metric, v) for v in r.ours if (r.metric, v) not in keys]
+        if keys:
+            s.append(Section("h3", "Results per host"))
+            s.append(Section("p", "median [p10–p90] n=samples per sample, in each host's own unit."))
+            res, ratios, exits = [], [], []
+            for metric, variant in keys:
+                label = f"{metric} [{variant}]"
+                line, rline, eline = [label], [f"{metric} [{variant}/{BASELINE}]"], [label]
+                for h in hosts:
+                    row = next((r for r in per_host.get(h, []) if r.metric == metric), None)
+                    summ = row.ours.get(variant) if row else None
+                    unit = unit_label(row.unit, records[h].env.clock) if row else ""
+                    line.append(f"{_summary_cell(summ)} {unit}" if summ else "–")
+                    eline.append(fmt(row.exits_per_op(variant)) if row else "–")
+                    rline.append(_ratio(row.ratio(variant)) if row and variant != BASELINE else "")
+                res.append(line)
+                if variant != BASELINE and any(c for c in rline[1:]):
+                    ratios.append(rline)
+                if any(c != "–" for c in eline[1:]):
+                    exits.append(eline)
+            s.append(Section("table", header=["measure", *hosts], rows=res, cls="results"))
+            if ratios:
+                s.append(Section("h3", f"Ratio to {BASELINE} per host"))
+                s.append(Section("table", header=["measure", *hosts], rows=ratios))
+            if exits:
+                s.append(Section("h3", "VM exits per operation per host"))
+                s.append(Section("table", header=["measure", *hosts], rows=exits))
+        if f"fleet-{name}" in plots:
+            s.append(Section("img", f"{name}: hosts side by side", image=plots[f"fleet-{name}"]))
+    bad_hosts = [h for h in hosts if not outcome[h]["success"]]
+    if bad_hosts:
+        s.append(Section("h2", "Hosts that did not pass"))
+        for h in bad_hosts:
+            o = outcome[h]
+            s.append(Section("h3", f"{h} — " + (f"stage {o['failed_stage']} failed" if o.get("failed_stage")
+                                                 else "rows did not pass")))
+            if o.get("reason"):
+                s.append(Section("pre", o["reason"][-2500:]))
+            rec = records.get(h)
+            for r in (rec.rows if rec else []):
+                if r.status not in (PASSED, SKIPPED):
+                    s.append(Section("p", f"`{r.id}` {r.status}: {r.reason[:300]}"))
+    s.append(Section("p", "Files: fleet.json (hosts and outcomes), inventory.yaml (as given), and per host "
+                          "HOST/results.json, HOST/report.html, HOST/rows/*.log, HOST/kernel.log."))
+    return s
+
+
+def render_fleet(meta: dict, records: dict[str, RunRecord], out_dir: Path) -> ReportFiles:
+    """report.md, report.html and plots/fleet-*.png of a fleet run (fleet.json + each host's record)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hosts = [h["name"] for h in meta["hosts"]]
+    plots: dict[str, Path] = {}
+    names: list[str] = []
+    for rec in records.values():
+        names += [n for n in rec.scenarios if n not in names]
+    clocks = {h: r.env.clock for h, r in records.items()}
+    for name in names:
+        per_host = {h: metric_rows(records[h], name) for h in hosts if h in records}
+        p = plot_fleet(name, hosts, per_host, clocks, out_dir / "plots" / f"fleet-{name}.png")
+        if p:
+            plots[f"fleet-{name}"] = p
+    sections = fleet_sections(meta, records, plots)
+    md = out_dir / "report.md"
+    md.write_text(to_markdown(sections, out_dir))
+    page = out_dir / "report.html"
+    page.write_text(to_html(sections, f"dunelab fleet run {meta['run_id']}"))
+    return ReportFiles(md, page, plots)

@@ -7,6 +7,7 @@ The rig, `dunelab run` and the integration tests all take their rows from here.
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from collections.abc import Iterable, Mapping
@@ -18,7 +19,8 @@ from . import PROJECT_ROOT
 from .errors import DunelabError
 from .schema import Field, Validator, load_yaml
 
-SCENARIOS_DIR = PROJECT_ROOT / "scenarios"
+# DUNELAB_SCENARIOS: another scenarios directory (the rig's own integration tests use a small one).
+SCENARIOS_DIR = Path(os.environ.get("DUNELAB_SCENARIOS") or PROJECT_ROOT / "scenarios")
 GUEST_ROOT = "/root/dunelab/scenarios"          # build: make -> GUEST_ROOT/<scenario>/
 LIBDUNE_TESTS = "/root/dune-tests"              # build: libdune-tests:KIND -> LIBDUNE_TESTS/KIND/
 
