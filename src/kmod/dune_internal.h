@@ -73,6 +73,7 @@ struct dune_vm {
 	unsigned long mmu_seq;		/* bumped at each invalidate_range_end */
 	long mmu_invalidating;		/* invalidations in progress */
 	unsigned long nr_tables;	/* EPT table pages below the root */
+	atomic64_t invepts;		/* INVEPTs executed for this EPT (stats.c) */
 	atomic_t nr_vcpus;		/* live vCPUs using this EPT */
 	cpumask_var_t cpus_used;	/* CPUs that may cache this EPT */
 	struct dune_layout layout;
@@ -174,13 +175,21 @@ struct dune_vcpu {
 	u32 exit_insn_len;		/* read by the handlers that skip */
 	u32 exit_intr_info;		/* exception/NMI exits */
 	u64 exit_qual, exit_gpa;	/* EPT violations, for the preemptible part */
+
+	/* Event counters: written only by the owning thread, summed by stats.c. */
+	struct dune_stats stats;
 };
 
 struct dune_file {
-	spinlock_t lock;		/* vcpus list, dune_vcpu.on_file */
+	spinlock_t lock;		/* vcpus list, dune_vcpu.on_file, totals */
 	struct list_head vcpus;
+	struct dune_stats totals;	/* counts of vCPUs already destroyed */
 	struct rcu_head rcu;
 };
+
+/* Bump a counter of the vCPU the calling thread runs (no atomics: one writer). */
+#define dune_stat_inc(vcpu, field)	((vcpu)->stats.field++)
+#define dune_stat_add(vcpu, field, n)	((vcpu)->stats.field += (n))
 
 /* capabilities.c */
 int dune_caps_probe(void);
@@ -197,8 +206,8 @@ void dune_vcpu_clear_on_cpu(void *arg);
 
 /* host_state.c */
 void dune_uret_cpu_init(void);
-void dune_uret_load_guest(const u64 *guest);
-void dune_host_state_load(struct dune_vcpu *vcpu);
+unsigned int dune_uret_load_guest(const u64 *guest);
+unsigned int dune_host_state_load(struct dune_vcpu *vcpu);
 void dune_host_state_put(struct dune_vcpu *vcpu);
 void dune_perf_switch(struct dune_vcpu *vcpu);
 
@@ -220,7 +229,7 @@ void dune_vmcs_set_host_per_entry(struct dune_vcpu *vcpu);
 /* ept.c */
 struct dune_vm *dune_vm_get_current(void);
 void dune_vm_put(struct dune_vm *vm);
-int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual);
+int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual, bool *mapped);
 bool dune_gpa_to_hva(const struct dune_layout *l, u64 gpa, unsigned long *hva);
 bool dune_hva_to_gpa(const struct dune_layout *l, unsigned long hva, u64 *gpa);
 void dune_fill_layout(struct mm_struct *mm, struct dune_layout *l);
@@ -233,6 +242,11 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf);
 long dune_ioctl_queue_intr(struct dune_file *df, unsigned long arg);
 void dune_file_release(struct dune_file *df);
 void dune_vcpu_cache_regs(struct dune_vcpu *vcpu);
+
+/* stats.c */
+void dune_stats_count_exit(struct dune_vcpu *vcpu);
+void dune_stats_fold(struct dune_file *df, struct dune_vcpu *vcpu);
+long dune_ioctl_get_stats(struct dune_file *df, struct dune_stats __user *ustats);
 
 /* exits.c */
 /* dune_handle_exit() results that need preemptible work in the run loop. */

@@ -227,6 +227,7 @@ void dune_ept_flush_local(void *arg)
 
 	if (!this_cpu_ptr(&dune_cpu)->vmx_on)
 		return;		/* VMXON flushes everything anyway */
+	atomic64_inc(&vm->invepts);
 	if (dune_caps.invept_single)
 		dune_invept(VMX_EPT_EXTENT_CONTEXT, vm->eptp);
 	else
@@ -608,7 +609,7 @@ static bool can_map_2m(struct dune_vm *vm, u64 gpa, unsigned long hva,
  * raced with an invalidation, -ENOMEM.
  */
 static int ept_install(struct dune_vm *vm, u64 gpa, int level, u64 entry,
-		       unsigned long seq)
+		       unsigned long seq, bool *mapped)
 {
 	struct ept_prealloc p;
 	struct ept_zap z;
@@ -650,6 +651,7 @@ static int ept_install(struct dune_vm *vm, u64 gpa, int level, u64 entry,
 	} else {
 		/* A present entry is only upgraded (R -> RW, same frame) here. */
 		WRITE_ONCE(*e, entry);
+		*mapped = true;
 	}
 unlock:
 	spin_unlock(&vm->ept_lock);
@@ -671,7 +673,7 @@ unlock:
  * (zapping a PFN mapping invalidates it like any other PTE).
  */
 static int ept_map_pfnmap(struct dune_vm *vm, u64 gpa, unsigned long hva,
-			  bool write, unsigned long seq)
+			  bool write, unsigned long seq, bool *mapped)
 {
 	struct vm_area_struct *vma;
 	unsigned long pfn;
@@ -704,7 +706,7 @@ static int ept_map_pfnmap(struct dune_vm *vm, u64 gpa, unsigned long hva,
 		return 1;
 
 	r = ept_install(vm, gpa, 0, ((u64)pfn << PAGE_SHIFT) | VMX_EPT_READABLE_MASK |
-			VMX_EPT_EXECUTABLE_MASK | EPT_LEAF_MT, seq);
+			VMX_EPT_EXECUTABLE_MASK | EPT_LEAF_MT, seq, mapped);
 	return r == -EAGAIN ? 0 : r;
 }
 
@@ -713,7 +715,8 @@ static int ept_map_pfnmap(struct dune_vm *vm, u64 gpa, unsigned long hva,
  * invalidation ran meanwhile (typically the one our own get_user_pages
  * caused, breaking COW of the zero page), 1 for "not the process's memory".
  */
-static int ept_fault_once(struct dune_vm *vm, u64 gpa, unsigned long hva, bool write)
+static int ept_fault_once(struct dune_vm *vm, u64 gpa, unsigned long hva, bool write,
+			  bool *mapped)
 {
 	unsigned long seq;
 	struct page *page;
@@ -739,7 +742,7 @@ static int ept_fault_once(struct dune_vm *vm, u64 gpa, unsigned long hva, bool w
 	if (n == -EINTR || n == -ERESTARTSYS)
 		return 0;	/* fatal signal: the run loop will notice */
 	if (n != 1)
-		return ept_map_pfnmap(vm, gpa, hva, write, seq);
+		return ept_map_pfnmap(vm, gpa, hva, write, seq, mapped);
 
 	if (can_map_2m(vm, gpa, hva, page, &writable)) {
 		level = 1;
@@ -752,13 +755,13 @@ static int ept_fault_once(struct dune_vm *vm, u64 gpa, unsigned long hva, bool w
 	if (writable)
 		entry |= VMX_EPT_WRITABLE_MASK;
 
-	r = ept_install(vm, gpa & ~((1ULL << (12 + 9 * level)) - 1), level, entry, seq);
+	r = ept_install(vm, gpa & ~((1ULL << (12 + 9 * level)) - 1), level, entry, seq, mapped);
 	if (r == -EEXIST && level == 1) {
 		/* 4 KiB tables already there: map this page alone. */
 		entry = (page_to_pfn(page) << PAGE_SHIFT) | VMX_EPT_READABLE_MASK |
 			VMX_EPT_EXECUTABLE_MASK | EPT_LEAF_MT |
 			(writable ? VMX_EPT_WRITABLE_MASK : 0);
-		r = ept_install(vm, gpa & PAGE_MASK, 0, entry, seq);
+		r = ept_install(vm, gpa & PAGE_MASK, 0, entry, seq, mapped);
 	}
 	put_page(page);
 	return r;
@@ -767,13 +770,14 @@ static int ept_fault_once(struct dune_vm *vm, u64 gpa, unsigned long hva, bool w
 /*
  * Handle an EPT violation at gpa.  Returns 0 to retry the guest, 1 if the
  * access is outside the process's memory (-> DUNE_RET_EPT_VIOLATION), or a
- * negative errno.  Runs preemptible, interrupts on, as current.
+ * negative errno.  *mapped: a leaf was installed or upgraded (for the stats).
+ * Runs preemptible, interrupts on, as current.
  *
  * A fault whose own host fault-in invalidated the range (a write to a
  * zero-page or COW mapping) is retried here rather than by re-entering the
  * guest: a first write to a fresh anonymous page costs one VM exit.
  */
-int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual)
+int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual, bool *mapped)
 {
 	bool write = qual & EPT_VIOLATION_ACC_WRITE;
 	unsigned long hva;
@@ -784,7 +788,7 @@ int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual)
 	hva &= PAGE_MASK;
 
 	for (tries = 0; tries < 3; tries++) {
-		r = ept_fault_once(vm, gpa, hva, write);
+		r = ept_fault_once(vm, gpa, hva, write, mapped);
 		if (r != -EAGAIN)
 			break;
 		if (fatal_signal_pending(current))

@@ -46,7 +46,7 @@ static const u32 uret_msrs[DUNE_NR_URET] = {
 /* Interrupts off: this CPU is returning to user mode. */
 static void uret_on_user_return(struct user_return_notifier *urn)
 {
-	dune_uret_load_guest(NULL);
+	dune_uret_load_guest(NULL);	/* counted when the guest's were loaded */
 }
 
 /*
@@ -71,23 +71,28 @@ void dune_uret_cpu_init(void)
 /*
  * Make this CPU hold the guest's syscall MSRs (guest != NULL) or the host's
  * again (NULL, from the notifier or when VMX goes off here).  Only MSRs that
- * differ are written.  Interrupts off.
+ * differ are written.  Returns the MSR writes to count for the guest: each
+ * value loaded where the CPU held the host's counts 2 (its restore follows).
+ * Interrupts off.
  */
-void dune_uret_load_guest(const u64 *guest)
+unsigned int dune_uret_load_guest(const u64 *guest)
 {
 	struct dune_cpu *dc = this_cpu_ptr(&dune_cpu);
 	const u64 *want = guest ? guest : dc->uret_host;
+	unsigned int writes = 0;
 	bool differs = false;
 	int i;
 
 	if (WARN_ON_ONCE(!dc->uret_valid)) {
 		if (guest)
-			return;
+			return 0;
 		goto unregister;
 	}
 
 	for (i = 0; i < DUNE_NR_URET; i++) {
 		if (dc->uret_curr[i] != want[i]) {
+			/* Leaving the host's value: it is written back later, count both. */
+			writes += dc->uret_curr[i] == dc->uret_host[i] ? 2 : 1;
 			wrmsrl(uret_msrs[i], want[i]);
 			dc->uret_curr[i] = want[i];
 		}
@@ -96,29 +101,32 @@ void dune_uret_load_guest(const u64 *guest)
 	if (differs && !dc->uret_registered) {
 		user_return_notifier_register(&dc->urn);
 		dc->uret_registered = true;
-		return;
+		return writes;
 	}
 	if (guest)
-		return;
+		return writes;
 unregister:
 	if (dc->uret_registered) {
 		user_return_notifier_unregister(&dc->urn);
 		dc->uret_registered = false;
 	}
+	return writes;
 }
 
 /*
  * Before the first entry after a put: remember what the exit will clobber,
  * point the VMCS host area at this thread's FS base and selectors, and load
  * the guest's KERNEL_GS_BASE.  Preemption and interrupts off, VMCS current.
+ * Returns the MSR writes this load and the matching put make.
  */
-void dune_host_state_load(struct dune_vcpu *vcpu)
+unsigned int dune_host_state_load(struct dune_vcpu *vcpu)
 {
 	struct dune_host_state *h = &vcpu->host;
+	unsigned int writes = 0;
 	u16 fs_sel, gs_sel;
 
 	if (vcpu->guest_state_loaded)
-		return;
+		return 0;
 	asm volatile("sldt %0" : "=g"(h->ldt_sel));
 	savesegment(ds, h->ds_sel);
 	savesegment(es, h->es_sel);
@@ -149,9 +157,17 @@ void dune_host_state_load(struct dune_vcpu *vcpu)
 		vcpu->synced_gs = h->kernel_gs_base;
 	}
 
-	if (vcpu->g_kernel_gs != h->kernel_gs_base)
+	if (vcpu->g_kernel_gs != h->kernel_gs_base) {
 		wrmsrl(MSR_KERNEL_GS_BASE, vcpu->g_kernel_gs);
+		writes += 2;	/* and back at the put */
+	}
+	/* The put also rewrites FS_BASE/KERNEL_GS_BASE after a selector reload. */
+	if (h->fs_sel & 7)
+		writes++;
+	if ((h->ldt_sel || (h->gs_sel & 7)) && vcpu->g_kernel_gs == h->kernel_gs_base)
+		writes++;
 	vcpu->guest_state_loaded = true;
+	return writes;
 }
 
 /*

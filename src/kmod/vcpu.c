@@ -189,6 +189,7 @@ static int vcpu_load(struct dune_vcpu *vcpu)
 	list_add(&vcpu->cpu_link, &dc->loaded);
 	vcpu->launched = false;
 	WRITE_ONCE(vcpu->cpu, cpu);
+	dune_stat_inc(vcpu, vmcs_loads);
 
 	/* Let EPT invalidations reach this CPU before we can cache anything. */
 	cpumask_set_cpu(cpu, vcpu->vm->cpus_used);
@@ -202,6 +203,7 @@ static int vcpu_load(struct dune_vcpu *vcpu)
 	}
 	/* Linear mappings tagged with our VPID here may predate guest changes. */
 	if (vcpu->vpid) {
+		dune_stat_inc(vcpu, invvpids);
 		if (dune_caps.invvpid_type == VMX_VPID_EXTENT_SINGLE_CONTEXT)
 			dune_invvpid(VMX_VPID_EXTENT_SINGLE_CONTEXT, vcpu->vpid, 0);
 		else
@@ -281,6 +283,7 @@ static void inject_pending(struct dune_vcpu *vcpu)
 	clear_bit(vec, vcpu->pending_intr);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD,
 		   vec | INTR_TYPE_EXT_INTR | INTR_INFO_VALID_MASK);
+	dune_stat_inc(vcpu, interrupts_injected);
 	if (bitmap_empty(vcpu->pending_intr, DUNE_NR_VECTORS)) {
 		window_exiting(vcpu, false);
 		return;
@@ -302,6 +305,8 @@ static int vcpu_enter_irqoff(struct dune_vcpu *vcpu)
 
 	rdmsrl(MSR_IA32_DEBUGCTLMSR, host_debugctl);
 	get_debugreg(host_dr7, 7);
+	/* The MSR-load lists: each MSR written at entry and again at exit. */
+	dune_stat_add(vcpu, msr_writes, 2 * vcpu->nr_autoload);
 	if (native_read_cr2() != vcpu->cr2)
 		native_write_cr2(vcpu->cr2);
 	dune_l1d_flush(vcpu);
@@ -310,10 +315,15 @@ static int vcpu_enter_irqoff(struct dune_vcpu *vcpu)
 
 	vcpu->cr2 = native_read_cr2();
 	/* VM exits clear DEBUGCTL and set DR7 to 0x400. */
-	if (host_debugctl)
+	if (host_debugctl) {
 		wrmsrl(MSR_IA32_DEBUGCTLMSR, host_debugctl);
+		dune_stat_inc(vcpu, msr_writes);
+	}
 	if (host_dr7 & 0xff)
 		set_debugreg(host_dr7, 7);
+	/* vmx_entry.S rewrites SPEC_CTRL after the exit under legacy IBRS. */
+	if (cpu_feature_enabled(X86_FEATURE_KERNEL_IBRS))
+		dune_stat_inc(vcpu, msr_writes);
 	dune_mitigations_after_exit();
 	return fail;
 }
@@ -339,6 +349,7 @@ static void redeliver_event(struct dune_vcpu *vcpu)
 	if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION ||
 	    type == INTR_TYPE_PRIV_SW_EXCEPTION)
 		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+	dune_stat_inc(vcpu, events_reinjected);
 }
 
 /* The run loop.  Returns a DUNE_RET_* (> 0) or a negative errno. */
@@ -372,8 +383,12 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 			vcpu->regs_dirty = false;
 		}
 		inject_pending(vcpu);
-		dune_host_state_load(vcpu);
-		dune_uret_load_guest(vcpu->g_uret);
+		/*
+		 * MSR writes: loading the guest's values where the CPU held the
+		 * host's counts twice (the user-return notifier writes them back).
+		 */
+		dune_stat_add(vcpu, msr_writes, dune_host_state_load(vcpu) +
+			      dune_uret_load_guest(vcpu->g_uret));
 		dune_vmcs_set_host_per_entry(vcpu);
 		dune_perf_switch(vcpu);
 
@@ -383,12 +398,16 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 			continue;
 		}
 		/* The guest runs on this thread's user FPU state: load it. */
-		if (test_thread_flag(TIF_NEED_FPU_LOAD))
+		if (test_thread_flag(TIF_NEED_FPU_LOAD)) {
 			switch_fpu_return();
+			dune_stat_inc(vcpu, fpu_loads);
+		}
 
+		dune_stat_inc(vcpu, entries);
 		if (vcpu_enter_irqoff(vcpu)) {
 			u32 err = vmcs_read(VM_INSTRUCTION_ERROR);
 
+			dune_stat_inc(vcpu, entry_failures);
 			local_irq_enable();
 			preempt_enable();
 			pr_err_ratelimited("VM%s failed, instruction error %u\n",
@@ -398,6 +417,7 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 		}
 		vcpu->regs_cached = false;
 		vcpu->exit_reason = vmcs_read(VM_EXIT_REASON);
+		dune_stats_count_exit(vcpu);
 		/* A failed entry (exit reason bit 31) does not launch the VMCS. */
 		if (!(vcpu->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY)) {
 			vcpu->launched = true;
@@ -413,9 +433,14 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 		preempt_enable();
 
 		if (r == DUNE_EXIT_SLOW_EPT) {
+			bool mapped = false;
+
 			vcpu->l1d_flush = true;
+			dune_stat_inc(vcpu, ept_violations);
 			r = dune_ept_handle_violation(vcpu->vm, vcpu->exit_gpa,
-						      vcpu->exit_qual);
+						      vcpu->exit_qual, &mapped);
+			if (mapped)
+				dune_stat_inc(vcpu, ept_pages_mapped);
 			if (r == 1) {
 				conf->status = vcpu->exit_gpa;
 				r = vcpu_sync_regs(vcpu);
@@ -484,6 +509,7 @@ static bool vcpu_unlink(struct dune_vcpu *vcpu)
 	spin_lock(&df->lock);
 	if (vcpu->on_file) {
 		list_del(&vcpu->file_link);
+		dune_stats_fold(df, vcpu);
 		vcpu->on_file = false;
 		xa_cmpxchg(&dune_vcpus, vcpu->pid, vcpu, NULL, 0);
 		owner = true;
@@ -543,6 +569,7 @@ static struct dune_vcpu *vcpu_create(struct dune_file *df)
 	vcpu->task = current;
 	vcpu->pid = current->pid;
 	vcpu->id = atomic64_inc_return(&next_vcpu_id);
+	vcpu->stats.vcpus = 1;
 	/*
 	 * The guest starts with its own syscall MSRs at their reset values,
 	 * never the host's (which would reveal kernel addresses).
@@ -615,6 +642,7 @@ void dune_file_release(struct dune_file *df)
 	spin_lock(&df->lock);
 	list_for_each_entry_safe(vcpu, tmp, &df->vcpus, file_link) {
 		list_move(&vcpu->file_link, &dead);
+		dune_stats_fold(df, vcpu);
 		vcpu->on_file = false;
 		xa_cmpxchg(&dune_vcpus, vcpu->pid, vcpu, NULL, 0);
 	}
@@ -689,6 +717,8 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 	dune_host_state_put(vcpu);
 	preempt_notifier_unregister(&vcpu->pn);
 	preempt_enable();
+	dune_stat_inc(vcpu, ioctl_returns);
+	dune_stat_inc(vcpu, returns[r > 0 && r < DUNE_STATS_RETURNS ? r : 0]);
 	if (r < 0)
 		return r;
 

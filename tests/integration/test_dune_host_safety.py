@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dunelab.selftest import GUEST_DIR
+from dunelab.scenarios import LIBDUNE_TESTS as GUEST_DIR
 
 pytestmark = [pytest.mark.vm, pytest.mark.dune]
 

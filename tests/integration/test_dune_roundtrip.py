@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from dunelab.selftest import GUEST_DIR
+from dunelab.scenarios import LIBDUNE_TESTS as GUEST_DIR
 
 pytestmark = [pytest.mark.vm, pytest.mark.dune]
 
