@@ -21,16 +21,21 @@ BASELINE = "linux"
 
 
 # ---------------------------------------------------------------------------- model (pure, tested)
+TIME_UNITS = ("ns", "us", "ms", "s")
+
+
 def unit_label(unit: str, clock: str) -> str:
     if unit == "tsc":
         return {"emulated": "emulated ticks", "hardware": "cycles (TSC)"}.get(clock, "TSC ticks")
+    if unit in TIME_UNITS and clock == "emulated":
+        return f"{unit} of emulated guest time"
     return unit
 
 
 CLOCK_NOTE = {
-    "emulated": ("Time is in **emulated ticks**: the guest's TSC under an emulator (Bochs counts emulated "
-                 "instructions, not cycles of any real CPU). Compare ratios and events per operation with the "
-                 "paper, never absolute numbers."),
+    "emulated": ("Times are **emulated**: under an emulator the guest's TSC (\"emulated ticks\") and its clock "
+                 "advance with emulated instructions (Bochs counts instructions, not cycles of any real CPU). "
+                 "Compare ratios and events per operation with the paper, never absolute numbers."),
     "hardware": "Time is in TSC cycles of the guest's (hardware-virtualized) CPU.",
 }
 
@@ -42,17 +47,18 @@ class MetricRow:
     metric: str
     unit: str
     ops_per_sample: int
+    baseline: str = BASELINE     # the variant ratios divide by (the scenario's `baseline`)
     ours: dict[str, Summary] = field(default_factory=dict)
     events: dict[str, dict[str, float]] = field(default_factory=dict)   # variant -> counter -> per op
     paper: dict[str, float] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
 
-    def ratio(self, variant: str, baseline: str = BASELINE) -> float | None:
-        a, b = self.ours.get(variant), self.ours.get(baseline)
+    def ratio(self, variant: str, baseline: str | None = None) -> float | None:
+        a, b = self.ours.get(variant), self.ours.get(baseline or self.baseline)
         return a.median / b.median if a and b and b.median else None
 
-    def paper_ratio(self, variant: str, baseline: str = BASELINE) -> float | None:
-        a, b = self.paper.get(variant), self.paper.get(baseline)
+    def paper_ratio(self, variant: str, baseline: str | None = None) -> float | None:
+        a, b = self.paper.get(variant), self.paper.get(baseline or self.baseline)
         return a / b if a is not None and b else None
 
     def exits_per_op(self, variant: str) -> float | None:
@@ -93,10 +99,12 @@ def _add_events(a: dict, b: dict) -> dict:
 def metric_rows(record: RunRecord, scenario: str) -> list[MetricRow]:
     info = record.scenarios.get(scenario, {})
     paper = (info.get("paper") or {}).get("values", {})
+    base = info.get("baseline") or BASELINE
     merged = merge_metrics(record.metrics(scenario))
     rows: dict[str, MetricRow] = {}
     for (name, variant), m in merged.items():
-        r = rows.setdefault(name, MetricRow(name, m.unit, m.ops_per_sample, paper=dict(paper.get(name, {}))))
+        r = rows.setdefault(name, MetricRow(name, m.unit, m.ops_per_sample, base,
+                                            paper=dict(paper.get(name, {}))))
         r.ours[variant] = m.summary()
         r.samples[variant] = m.samples
         ev = m.events_per_op()
@@ -108,12 +116,14 @@ def metric_rows(record: RunRecord, scenario: str) -> list[MetricRow]:
 
 
 def variants_of(rows: list[MetricRow]) -> list[str]:
+    """Every variant, the baseline first, then in the order they appear."""
     seen: list[str] = []
     for r in rows:
         for v in list(r.ours) + list(r.paper):
             if v not in seen:
                 seen.append(v)
-    return sorted(seen, key=lambda v: (v != BASELINE, seen.index(v)))
+    base = rows[0].baseline if rows else BASELINE
+    return sorted(seen, key=lambda v: (v != base, seen.index(v)))
 
 
 @dataclass
@@ -211,22 +221,27 @@ def plot_compare(rows: list[MetricRow], clock: str, title: str, out: Path) -> Pa
 
 
 def plot_ratios(rows: list[MetricRow], title: str, out: Path) -> Path | None:
-    """Dune / Linux as we measured it beside the paper's: the one comparison that crosses machines."""
-    pairs = [(r.metric, r.ratio("dune"), r.paper_ratio("dune")) for r in rows]
-    pairs = [p for p in pairs if p[1] is not None or p[2] is not None]
-    if not pairs:
+    """Each variant / the baseline as we measured it, beside the paper's: the one comparison that
+    crosses machines. Only measures the paper has."""
+    rows = [r for r in rows if r.paper and r.baseline in r.ours]
+    variants = [v for v in variants_of(rows) if rows and v != rows[0].baseline and any(v in r.ours for r in rows)]
+    bars = [(r.metric, v, r.ratio(v), r.paper_ratio(v)) for r in rows for v in variants if v in r.ours]
+    if not bars:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(pairs) + 1.4), dpi=110)
-    ys = range(len(pairs))
-    ax.barh([y - 0.2 for y in ys], [p[1] or 0 for p in pairs], height=0.38, color=COLORS["dune"], label="ours")
-    ax.barh([y + 0.2 for y in ys], [p[2] or 0 for p in pairs], height=0.38, color="#999999", label="paper")
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(bars) + 1.4), dpi=110)
+    ys = range(len(bars))
+    ax.barh([y - 0.2 for y in ys], [b[2] or 0 for b in bars], height=0.38,
+            color=[_color(b[1], i) for i, b in enumerate(bars)], label="ours")
+    paper = [(y, b[3]) for y, b in zip(ys, bars, strict=True) if b[3] is not None]
+    if paper:
+        ax.barh([y + 0.2 for y, _ in paper], [p for _, p in paper], height=0.38, color="#999999", label="paper")
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_yticks(list(ys))
-    ax.set_yticklabels([p[0] for p in pairs])
+    ax.set_yticklabels([b[0] if len(variants) == 1 else f"{b[0]} [{b[1]}]" for b in bars])
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlabel("Dune / Linux (median; < 1: Dune is faster), log scale")
+    ax.set_xlabel(f"variant / {rows[0].baseline} (median; < 1: faster than {rows[0].baseline}), log scale")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     return _save(fig, out)
@@ -302,6 +317,8 @@ def _ratio(x: float | None) -> str:
 def _summary_cell(s: Summary | None) -> str:
     if s is None:
         return "–"
+    if s.n == 1:
+        return fmt(s.median)
     return f"{fmt(s.median)} [{fmt(s.p10)}–{fmt(s.p90)}] n={s.n}"
 
 
@@ -394,19 +411,20 @@ def _scenario_sections(record: RunRecord, name: str, info: dict, plots: dict[str
     ours_v = [v for v in variants if any(v in r.ours for r in mrows)]
     unit = "/".join(sorted({unit_label(r.unit, clock) for r in mrows}))
     s.append(Section("h3", "Results"))
-    s.append(Section("p", f"Ours: median [p10–p90] n=samples, in {unit} per sample"
+    s.append(Section("p", f"Ours: median [p10–p90] n=samples (one value when n=1), in {unit} per sample"
                           + (f"; {CLOCK_NOTE[clock]}" if clock in CLOCK_NOTE else "")
                           + (f" Paper: {paper.get('citation', '')}, {paper.get('machine', '')}, "
                              f"{paper.get('unit', '')}." if paper else "")))
+    base = mrows[0].baseline
     header = ["measure"] + [f"ours {v}" for v in ours_v]
-    others = [v for v in ours_v if v != BASELINE]
-    has_base = BASELINE in ours_v
+    others = [v for v in ours_v if v != base]
+    has_base = base in ours_v
     if has_base:
-        header += [f"ours {v}/{BASELINE}" for v in others]
+        header += [f"ours {v}/{base}" for v in others]
     if paper:
         header += [f"paper {v}" for v in variants if any(v in r.paper for r in mrows)]
         if has_base:
-            header += [f"paper {v}/{BASELINE}" for v in others if any(v in r.paper for r in mrows)]
+            header += [f"paper {v}/{base}" for v in others if any(v in r.paper for r in mrows)]
     exit_variants = [v for v in ours_v if any(r.exits_per_op(v) is not None for r in mrows)]
     header += [f"exits/op {v}" for v in exit_variants]
     table = []
@@ -437,7 +455,7 @@ def _scenario_sections(record: RunRecord, name: str, info: dict, plots: dict[str
             [f"{c.metric} [{c.variant}]", c.event, fmt(c.predicted) + (f" ± {fmt(c.tolerance)}" if c.tolerance else ""),
              fmt(c.measured), "holds" if c.holds else "DOES NOT HOLD", c.why] for c in checks], cls="predictions"))
     for key, caption in ((f"compare-{name}", "Our measurements per variant"),
-                         (f"ratios-{name}", "Dune / Linux: ours beside the paper's"),
+                         (f"ratios-{name}", "Ratios to the baseline: ours beside the paper's"),
                          (f"dist-{name}", "Sample distributions")):
         if key in plots:
             s.append(Section("img", caption, image=plots[key]))
@@ -536,7 +554,7 @@ def render(record: RunRecord, out_dir: Path) -> ReportFiles:
     for name in record.scenarios:
         rows = metric_rows(record, name)
         for key, fn in ((f"compare-{name}", lambda r, o, n=name: plot_compare(r, clock, f"{n}: Linux vs Dune", o)),
-                        (f"ratios-{name}", lambda r, o, n=name: plot_ratios(r, f"{n}: Dune / Linux", o)),
+                        (f"ratios-{name}", lambda r, o, n=name: plot_ratios(r, f"{n}: ratios to the baseline", o)),
                         (f"dist-{name}", lambda r, o, n=name: plot_distributions(r, clock, f"{n}: samples", o))):
             p = fn(rows, plot_dir / f"{key}.png")
             if p:
@@ -678,28 +696,29 @@ def fleet_sections(meta: dict, records: dict[str, RunRecord], plots: dict[str, P
         for h in hosts:
             for r in per_host.get(h, []):
                 keys += [(r.metric, v) for v in r.ours if (r.metric, v) not in keys]
+        base = next((r.baseline for rows in per_host.values() for r in rows), BASELINE)
         if keys:
             s.append(Section("h3", "Results per host"))
             s.append(Section("p", "median [p10–p90] n=samples per sample, in each host's own unit."))
             res, ratios, exits = [], [], []
             for metric, variant in keys:
                 label = f"{metric} [{variant}]"
-                line, rline, eline = [label], [f"{metric} [{variant}/{BASELINE}]"], [label]
+                line, rline, eline = [label], [f"{metric} [{variant}/{base}]"], [label]
                 for h in hosts:
                     row = next((r for r in per_host.get(h, []) if r.metric == metric), None)
                     summ = row.ours.get(variant) if row else None
                     unit = unit_label(row.unit, records[h].env.clock) if row else ""
                     line.append(f"{_summary_cell(summ)} {unit}" if summ else "–")
                     eline.append(fmt(row.exits_per_op(variant)) if row else "–")
-                    rline.append(_ratio(row.ratio(variant)) if row and variant != BASELINE else "")
+                    rline.append(_ratio(row.ratio(variant)) if row and variant != base else "")
                 res.append(line)
-                if variant != BASELINE and any(c for c in rline[1:]):
+                if variant != base and any(c for c in rline[1:]):
                     ratios.append(rline)
                 if any(c != "–" for c in eline[1:]):
                     exits.append(eline)
             s.append(Section("table", header=["measure", *hosts], rows=res, cls="results"))
             if ratios:
-                s.append(Section("h3", f"Ratio to {BASELINE} per host"))
+                s.append(Section("h3", f"Ratio to {base} per host"))
                 s.append(Section("table", header=["measure", *hosts], rows=ratios))
             if exits:
                 s.append(Section("h3", "VM exits per operation per host"))
