@@ -113,8 +113,9 @@ HOLDER = "/tmp/dune-holder.pid"
 
 def _holder(dune) -> None:
     """A Dune process that keeps a vCPU (so dune.ko holds VMX) until _holder_stop()."""
-    dune.chan.run(f"{GUEST_DIR}/guest/getpid_rt 2000000000 >/dev/null 2>&1 & echo $! > {HOLDER}; sleep 2",
-                  hide=True)
+    dune.chan.run(f"{GUEST_DIR}/guest/kvm_coexist hold > {HOLDER}.out 2>&1 & echo $! > {HOLDER}; "
+                  f"for i in $(seq 600); do grep -q HOLDING {HOLDER}.out && break; sleep 0.5; done; "
+                  f"grep -q HOLDING {HOLDER}.out", hide=True)
 
 
 def _holder_stop(dune) -> None:

@@ -8,7 +8,8 @@
  *  3. While that KVM VM exists, dune_enter() in a new thread fails with
  *     -EBUSY and the thread goes on in host mode.
  *  4. The VM closed, a thread enters Dune again.
- * "kvm_coexist create": only try KVM_CREATE_VM, print "KVM OK" or "KVM <errno>". */
+ * "kvm_coexist create": only try KVM_CREATE_VM, print "KVM OK" or "KVM <errno>".
+ * "kvm_coexist hold": enter Dune, print "HOLDING", wait in pause() until killed. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -61,6 +62,15 @@ int main(int argc, char **argv)
 		r = kvm_fd < 0 ? -errno : create_vm();
 		printf("KVM %s\n", r >= 0 ? "OK" : strerrorname_np(-r));
 		return r < 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "hold")) {
+		/* a Dune process that keeps its vCPU (dune.ko keeps VMX on) until killed,
+		 * blocked in a host syscall: no exits meanwhile (a busy loop of fast-path
+		 * exits would slow the whole guest's clock down under an emulator) */
+		TEST_ASSERT(dune_init_and_enter() == 0);
+		printf("HOLDING\n");
+		for (;;)
+			pause();
 	}
 	if (kvm_fd < 0) {
 		printf("PASS kvm_coexist (no /dev/kvm: not run)\n");
