@@ -464,28 +464,20 @@ dune_trap_common:
 	subq $128, %rax
 	andq $-16, %rax
 dune_trap_copy_start:
-	movq 64(%rsp), %rbx
-	movq %rbx, -8(%rax)
-	movq 56(%rsp), %rbx
-	movq %rbx, -16(%rax)
-	movq 48(%rsp), %rbx
-	movq %rbx, -24(%rax)
-	movq 40(%rsp), %rbx
-	movq %rbx, -32(%rax)
-	movq 32(%rsp), %rbx
-	movq %rbx, -40(%rax)
-	movq 24(%rsp), %rbx
-	movq %rbx, -48(%rax)
-	movq 16(%rsp), %rbx
-	movq %rbx, -56(%rax)
-	movq 8(%rsp), %rbx
-	movq %rbx, -64(%rax)
-	movq 0(%rsp), %rbx
-	movq %rbx, -72(%rax)
+	/* push the frame onto the target stack straight from the IST copy:
+	 * one instruction per word (rbx = the IST frame) */
+	movq %rsp, %rbx
+	movq %rax, %rsp
+	pushq 64(%rbx)			/* ss */
+	pushq 56(%rbx)			/* rsp */
+	pushq 48(%rbx)			/* rflags */
+	pushq 40(%rbx)			/* cs */
+	pushq 32(%rbx)			/* rip */
+	pushq 24(%rbx)			/* err */
+	pushq 16(%rbx)			/* vector */
 dune_trap_copy_end:
-	leaq -72(%rax), %rsp
-	popq %rbx
-	popq %rax
+	movq 8(%rbx), %rax
+	movq 0(%rbx), %rbx
 dune_trap_inplace:
 	PUSH_GPRS
 	testb $3, TF_CS(%rsp)
