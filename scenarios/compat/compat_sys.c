@@ -1,6 +1,7 @@
 /*
  * compat_sys: the original test program's process-level checks, in its
- * style: fork in Dune (child in Dune too), pthreads (each thread in Dune),
+ * style: fork in Dune (child in Dune too), pthreads (each thread in Dune;
+ * both call dune_enter() as the original required),
  * dune_signal, a syscall handler reading arguments with ARG0..ARG3, the
  * process-map iterator, and the layout names (mmap_base, phys_limit,
  * dune_mmap_addr_to_pa, dune_mmap).
@@ -50,6 +51,9 @@ static void *thread_main(void *arg)
 {
 	long id = (long)arg;
 
+	/* the original's threads entered Dune themselves: a no-op here */
+	if (dune_enter())
+		return (void *)-2L;
 	/* every thread created in Dune mode runs in Dune mode */
 	if ((read_cs() & 3) != 0 || PTE_ADDR(read_cr3()) != dune_va_to_pa(pgroot))
 		return (void *)-1L;
@@ -154,7 +158,7 @@ int main(void)
 		return 1;
 	}
 	if (pid == 0) {
-		if ((read_cs() & 3) != 0 || p[0] != 5)
+		if (dune_enter() || (read_cs() & 3) != 0 || p[0] != 5)
 			_exit(1);
 		p[0] = 9;
 		_exit(7);

@@ -34,6 +34,13 @@ uintptr_t dune_compat_phys_limit(void) { return dune_layout.phys_limit; }
 uintptr_t dune_compat_mmap_base(void) { return dune_layout.base_map; }
 uintptr_t dune_compat_stack_base(void) { return dune_layout.base_stack; }
 
+/* -------------------------------------------------------------- entry */
+
+int dune_compat_enter(void)
+{
+	return dune_in_guest() ? 0 : dune_enter();
+}
+
 /* ---------------------------------------------------------- utilities */
 
 void *dune_compat_mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)

@@ -124,6 +124,7 @@
 	andq $-64, %rsp
 	cmpl $2, dune_fpu_mode(%rip)
 	jne 91f
+	/* XSAVE (every CPU with AVX): straight-line, no second mode test */
 	xorl %eax, %eax
 	movq %rax, 512(%rsp)
 	movq %rax, 520(%rsp)
@@ -136,19 +137,18 @@
 	movl $-1, %eax
 	movl $-1, %edx
 	xsave64 (%rsp)
-	jmp 92f
+	cld
+	call \fn
+	movl $-1, %eax
+	movl $-1, %edx
+	xrstor64 (%rsp)
+	jmp 94f
 91:	cmpl $1, dune_fpu_mode(%rip)
 	jne 92f
 	fxsave64 (%rsp)
 92:	cld
 	call \fn
-	cmpl $2, dune_fpu_mode(%rip)
-	jne 93f
-	movl $-1, %eax
-	movl $-1, %edx
-	xrstor64 (%rsp)
-	jmp 94f
-93:	cmpl $1, dune_fpu_mode(%rip)
+	cmpl $1, dune_fpu_mode(%rip)
 	jne 94f
 	fxrstor64 (%rsp)
 94:	movq %rbx, %rsp

@@ -143,12 +143,48 @@ static int unmap_locked(struct pt *pt, uint64_t va, uint64_t len)
 
 /* ----------------------------------------------------------- the API */
 
+/*
+ * CREATE_NONE lookup, the hot call of page-fault handlers: a read-only walk
+ * without the lock.  Each entry is read once with one 64-bit load, and a
+ * table page is never freed while its root lives (unmap keeps tables; a
+ * split publishes the filled table with one store), so a concurrent change
+ * shows either the old entry or the new one, both consistent.
+ */
+static int lookup_nolock(ptent_t *root, uintptr_t va, ptent_t **pte_out)
+{
+	ptent_t *table = root;
+	int l;
+
+	if ((uintptr_t)root - (uintptr_t)dune_page_base >= dune_page_bytes || ((uintptr_t)root & (PGSIZE - 1)))
+		return -EINVAL;
+	if (va >= VA_USER_LIMIT)
+		return -ENOENT;
+	for (l = 3; l > 0; l--) {
+		ptent_t *e = &table[PDX(l, va)];
+		ptent_t v = __atomic_load_n(e, __ATOMIC_RELAXED);
+
+		if (!(v & PTE_P))
+			return -ENOENT;
+		if (v & PTE_PS) {
+			*pte_out = e;
+			return 0;
+		}
+		table = dune_page_pa2va_inline(PTE_ADDR_OF(v));
+		if (!table)
+			return -ENOENT;
+	}
+	*pte_out = &table[PDX(0, va)];
+	return 0;
+}
+
 int dune_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out)
 {
 	struct pt pt;
 	uint64_t fl;
 	ptent_t *e;
 
+	if (!create)
+		return lookup_nolock(root, (uintptr_t)va, pte_out);
 	if (pt_of(&pt, root))
 		return -EINVAL;
 	fl = dune_pt_lock();

@@ -165,6 +165,17 @@ static inline unsigned long long native_read_msr(unsigned int msr)
 
 #define IDT_ENTRIES	256
 
+/* ------------------------------------------------------------ entry */
+
+/*
+ * The original needed dune_enter() in every new thread and forked child.
+ * dunelab's threads and fork children created in Dune mode are in Dune mode
+ * already: there, dune_enter() just returns 0.  A thread created on the host
+ * enters as usual.
+ */
+int dune_compat_enter(void);
+#define dune_enter() dune_compat_enter()
+
 /* ------------------------------------------------------------ utilities */
 
 static inline unsigned long dune_get_ticks(void)
