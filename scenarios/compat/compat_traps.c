@@ -20,7 +20,7 @@
 #define NPAGES	4
 
 static volatile int divides, breakpoints, pgfaults;
-static volatile uintptr_t fault_addr;
+static volatile unsigned fault_pages;	/* bit i: page i took a write fault */
 static char *region;
 
 static void divide_handler(struct dune_tf *tf)
@@ -53,7 +53,7 @@ static void pgflt_handler(uintptr_t addr, uint64_t fec, struct dune_tf *tf)
 	assert(PTE_ADDR(*pte) != 0);
 	*pte |= PTE_W;
 	dune_flush_tlb_one(addr);
-	fault_addr = addr;
+	fault_pages |= 1u << ((addr - (uintptr_t)region) / PGSIZE);
 	pgfaults++;
 }
 
@@ -138,9 +138,9 @@ int main(void)
 	}
 	dune_flush_tlb();
 	for (i = 0; i < NPAGES; i++)
-		region[i * PGSIZE + 1] = (char)i;
-	if (pgfaults != NPAGES || fault_addr != (uintptr_t)region + (NPAGES - 1) * PGSIZE + 1) {
-		printf("FAIL compat_traps: %d page faults, last at %lx\n", pgfaults, (unsigned long)fault_addr);
+		((volatile char *)region)[i * PGSIZE + 1] = (char)i;
+	if (pgfaults != NPAGES || fault_pages != (1u << NPAGES) - 1) {
+		printf("FAIL compat_traps: %d page faults, on pages %#x\n", pgfaults, fault_pages);
 		return 1;
 	}
 	for (i = 0; i < NPAGES; i++)
