@@ -19,7 +19,6 @@
 #include "compat/dune_procmap.h"
 
 #define COMPAT_PERM_BIG_1GB	0x0200
-#define COMPAT_CREATE_BIG	2
 
 static int native_perm(int perm)
 {
@@ -159,14 +158,11 @@ int dune_compat_vm_map_pages(ptent_t *root, void *va, size_t len, int perm)
 	return ret;
 }
 
-int dune_compat_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out)
+int dune_compat_vm_lookup_big(void)
 {
-	if (create >= COMPAT_CREATE_BIG) {
-		dune_printf("dune: dune_vm_lookup: CREATE_BIG/CREATE_BIG_1GB are not supported; "
-			    "use CREATE_NONE to find an existing 2 MiB leaf or dune_vm_map_phys(PERM_BIG)\n");
-		return -EINVAL;
-	}
-	return dune_vm_lookup(root, va, create, pte_out);
+	dune_printf("dune: dune_vm_lookup: CREATE_BIG/CREATE_BIG_1GB are not supported; "
+		    "use CREATE_NONE to find an existing 2 MiB leaf or dune_vm_map_phys(PERM_BIG)\n");
+	return -EINVAL;
 }
 
 int dune_compat_vm_mprotect(ptent_t *root, void *va, size_t len, int perm)

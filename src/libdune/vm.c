@@ -150,41 +150,59 @@ static int unmap_locked(struct pt *pt, uint64_t va, uint64_t len)
  * split publishes the filled table with one store), so a concurrent change
  * shows either the old entry or the new one, both consistent.
  */
-static int lookup_nolock(ptent_t *root, uintptr_t va, ptent_t **pte_out)
+/* t = the table entry v points to; table pages always come from the
+ * allocator, so anything else is a corrupt entry: -ENOENT */
+#define NEXT_TABLE(v, t)							\
+	do {									\
+		physaddr_t off_ = PTE_ADDR_OF(v) - dune_page_base_pa;		\
+									\
+		if (off_ >= dune_page_bytes)					\
+			return -ENOENT;						\
+		(t) = (ptent_t *)(dune_page_base + off_);			\
+	} while (0)
+
+static int __attribute__((noinline)) lookup_nolock(ptent_t *root, uintptr_t va, ptent_t **pte_out)
 {
-	ptent_t *table = root;
-	int l;
+	ptent_t *t, *e;
+	ptent_t v;
 
 	if ((uintptr_t)root - (uintptr_t)dune_page_base >= dune_page_bytes || ((uintptr_t)root & (PGSIZE - 1)))
 		return -EINVAL;
 	if (va >= VA_USER_LIMIT)
 		return -ENOENT;
-	for (l = 3; l > 0; l--) {
-		ptent_t *e = &table[PDX(l, va)];
-		ptent_t v = __atomic_load_n(e, __ATOMIC_RELAXED);
-
+	/* PML4E (PS is reserved there, and pt_lookup returns it as is), PDPTE, PDE, PTE */
+	e = &root[PDX(3, va)];
+	v = __atomic_load_n(e, __ATOMIC_RELAXED);
+	if (!(v & PTE_P))
+		return -ENOENT;
+	if (!(v & PTE_PS)) {
+		NEXT_TABLE(v, t);
+		e = &t[PDX(2, va)];
+		v = __atomic_load_n(e, __ATOMIC_RELAXED);
 		if (!(v & PTE_P))
 			return -ENOENT;
-		if (v & PTE_PS) {
-			*pte_out = e;
-			return 0;
+		if (!(v & PTE_PS)) {
+			NEXT_TABLE(v, t);
+			e = &t[PDX(1, va)];
+			v = __atomic_load_n(e, __ATOMIC_RELAXED);
+			if (!(v & PTE_P))
+				return -ENOENT;
+			if (!(v & PTE_PS)) {
+				NEXT_TABLE(v, t);
+				e = &t[PDX(0, va)];
+			}
 		}
-		table = dune_page_pa2va_inline(PTE_ADDR_OF(v));
-		if (!table)
-			return -ENOENT;
 	}
-	*pte_out = &table[PDX(0, va)];
+	*pte_out = e;
 	return 0;
 }
 
-int dune_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out)
+static int __attribute__((noinline)) lookup_create(ptent_t *root, void *va, int create, ptent_t **pte_out)
 {
 	struct pt pt;
 	uint64_t fl;
 	ptent_t *e;
 
-	if (!create)
-		return lookup_nolock(root, (uintptr_t)va, pte_out);
 	if (pt_of(&pt, root))
 		return -EINVAL;
 	fl = dune_pt_lock();
@@ -194,6 +212,13 @@ int dune_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out)
 		return create && (uintptr_t)va < VA_USER_LIMIT ? -ENOMEM : -ENOENT;
 	*pte_out = e;
 	return 0;
+}
+
+int dune_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out)
+{
+	if (!create)
+		return lookup_nolock(root, (uintptr_t)va, pte_out);
+	return lookup_create(root, va, create, pte_out);
 }
 
 int dune_vm_map_phys(ptent_t *root, void *va, size_t len, uint64_t pa, int perm)

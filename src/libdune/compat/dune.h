@@ -281,7 +281,13 @@ int dune_compat_vm_map_phys(ptent_t *root, void *va, size_t len, void *pa, int p
 #define dune_vm_map_phys dune_compat_vm_map_phys
 int dune_compat_vm_map_pages(ptent_t *root, void *va, size_t len, int perm);
 #define dune_vm_map_pages dune_compat_vm_map_pages
-int dune_compat_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out);
+int dune_compat_vm_lookup_big(void);	/* the refusal: a message and -EINVAL */
+static inline int dune_compat_vm_lookup(ptent_t *root, void *va, int create, ptent_t **pte_out)
+{
+	if (create >= CREATE_BIG)
+		return dune_compat_vm_lookup_big();
+	return dune_vm_lookup(root, va, create, pte_out);
+}
 #define dune_vm_lookup dune_compat_vm_lookup
 int dune_compat_vm_mprotect(ptent_t *root, void *va, size_t len, int perm);
 #define dune_vm_mprotect dune_compat_vm_mprotect
