@@ -36,6 +36,8 @@ void *dune_page_pa2va(physaddr_t pa);
 extern uint8_t *dune_page_base;
 extern physaddr_t dune_page_base_pa;
 extern size_t dune_page_bytes;
+/* Bumped when table pages may have been freed or the region reset (vm.c's lookup memo). */
+extern volatile uint64_t dune_vm_table_gen;
 
 /* dune_page_pa2va() without a call: the hot page-table walks (#PF handlers' dune_vm_lookup). */
 static inline void *dune_page_pa2va_inline(physaddr_t pa)
