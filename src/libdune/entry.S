@@ -124,6 +124,7 @@
 	andq $-64, %rsp
 	cmpl $2, dune_fpu_mode(%rip)
 	jne 91f
+	/* XSAVE (every CPU with AVX): straight-line, no second mode test */
 	xorl %eax, %eax
 	movq %rax, 512(%rsp)
 	movq %rax, 520(%rsp)
@@ -136,19 +137,18 @@
 	movl $-1, %eax
 	movl $-1, %edx
 	xsave64 (%rsp)
-	jmp 92f
+	cld
+	call \fn
+	movl $-1, %eax
+	movl $-1, %edx
+	xrstor64 (%rsp)
+	jmp 94f
 91:	cmpl $1, dune_fpu_mode(%rip)
 	jne 92f
 	fxsave64 (%rsp)
 92:	cld
 	call \fn
-	cmpl $2, dune_fpu_mode(%rip)
-	jne 93f
-	movl $-1, %eax
-	movl $-1, %edx
-	xrstor64 (%rsp)
-	jmp 94f
-93:	cmpl $1, dune_fpu_mode(%rip)
+	cmpl $1, dune_fpu_mode(%rip)
 	jne 94f
 	fxrstor64 (%rsp)
 94:	movq %rbx, %rsp
@@ -464,28 +464,20 @@ dune_trap_common:
 	subq $128, %rax
 	andq $-16, %rax
 dune_trap_copy_start:
-	movq 64(%rsp), %rbx
-	movq %rbx, -8(%rax)
-	movq 56(%rsp), %rbx
-	movq %rbx, -16(%rax)
-	movq 48(%rsp), %rbx
-	movq %rbx, -24(%rax)
-	movq 40(%rsp), %rbx
-	movq %rbx, -32(%rax)
-	movq 32(%rsp), %rbx
-	movq %rbx, -40(%rax)
-	movq 24(%rsp), %rbx
-	movq %rbx, -48(%rax)
-	movq 16(%rsp), %rbx
-	movq %rbx, -56(%rax)
-	movq 8(%rsp), %rbx
-	movq %rbx, -64(%rax)
-	movq 0(%rsp), %rbx
-	movq %rbx, -72(%rax)
+	/* push the frame onto the target stack straight from the IST copy:
+	 * one instruction per word (rbx = the IST frame) */
+	movq %rsp, %rbx
+	movq %rax, %rsp
+	pushq 64(%rbx)			/* ss */
+	pushq 56(%rbx)			/* rsp */
+	pushq 48(%rbx)			/* rflags */
+	pushq 40(%rbx)			/* cs */
+	pushq 32(%rbx)			/* rip */
+	pushq 24(%rbx)			/* err */
+	pushq 16(%rbx)			/* vector */
 dune_trap_copy_end:
-	leaq -72(%rax), %rsp
-	popq %rbx
-	popq %rax
+	movq 8(%rbx), %rax
+	movq 0(%rbx), %rbx
 dune_trap_inplace:
 	PUSH_GPRS
 	testb $3, TF_CS(%rsp)

@@ -34,6 +34,11 @@ static struct {
 
 static volatile int page_lock_word;
 
+uint8_t *dune_page_base;
+physaddr_t dune_page_base_pa;
+size_t dune_page_bytes;
+volatile uint64_t dune_vm_table_gen;
+
 int dune_page_init_region(void *base, physaddr_t base_pa, size_t npages)
 {
 	size_t meta_pages;
@@ -58,6 +63,10 @@ int dune_page_init_region(void *base, physaddr_t base_pa, size_t npages)
 	R.free_head = NO_PAGE;
 	R.used = 0;
 	page_lock_word = 0;
+	dune_page_base = base;
+	dune_page_base_pa = base_pa;
+	dune_page_bytes = npages * PGSIZE;
+	__atomic_add_fetch(&dune_vm_table_gen, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 

@@ -32,6 +32,19 @@ void dune_page_region(void **base, size_t *len);
 /* Pointer to guest-physical address pa if it lies in the region, else NULL. */
 void *dune_page_pa2va(physaddr_t pa);
 
+/* The region's bounds, for the inline translation below (set by dune_page_init_region). */
+extern uint8_t *dune_page_base;
+extern physaddr_t dune_page_base_pa;
+extern size_t dune_page_bytes;
+/* Bumped when table pages may have been freed or the region reset (vm.c's lookup memo). */
+extern volatile uint64_t dune_vm_table_gen;
+
+/* dune_page_pa2va() without a call: the hot page-table walks (#PF handlers' dune_vm_lookup). */
+static inline void *dune_page_pa2va_inline(physaddr_t pa)
+{
+	return pa - dune_page_base_pa < dune_page_bytes ? dune_page_base + (pa - dune_page_base_pa) : NULL;
+}
+
 /* Guest-physical address of a pointer into the region, else DUNE_BAD_PA_VALUE. */
 physaddr_t dune_page_va2pa(const void *va);
 

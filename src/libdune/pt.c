@@ -228,13 +228,25 @@ static int range_apply(struct pt *pt, uint64_t va, uint64_t end, enum range_op o
 			ptent_t *e = &table[PDX(l, va)];
 			uint64_t sz = level_size(l);
 
+			if (l == 0) {
+				/* The rest of this table's run in one pass: a 4 KiB range
+				 * costs a loop iteration per page, not a walk from the root
+				 * (dune_vm_mprotect over NRPGS pages in Appel's protN). */
+				do {
+					if (op == OP_UNMAP)
+						*e = 0;	/* stale non-present leaves too */
+					else if (*e & PTE_P)
+						*e = (*e & ~mask) | (flags & mask);
+					e++;
+					va += PGSIZE;
+				} while (va < end && PDX(0, va) != 0);
+				break;
+			}
 			if (!(*e & PTE_P)) {
-				if (l == 0 && op == OP_UNMAP)
-					*e = 0;	/* drop stale non-present leaves too */
 				va = (va & ~(sz - 1)) + sz;
 				break;
 			}
-			if (l == 0 || (*e & PTE_PS)) {
+			if (*e & PTE_PS) {
 				if (l == 3)
 					return -EINVAL;
 				if ((va & (sz - 1)) || end - va < sz) {

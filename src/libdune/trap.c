@@ -282,7 +282,8 @@ static void __attribute__((noreturn)) trap_fatal(const struct dune_tf *tf, uint6
 
 static void trap_dispatch(struct dune_tf *tf);
 
-void dune_trap_dispatch(struct dune_tf *tf)
+/* Everything but the fast path below. */
+static void __attribute__((noinline)) trap_dispatch_slow(struct dune_tf *tf)
 {
 	if (tf->cs & 3) {
 		/* from ring 3 (dune_jump_to_user): ring-0 SYSCALL MSRs while handlers run */
@@ -293,6 +294,23 @@ void dune_trap_dispatch(struct dune_tf *tf)
 		return;
 	}
 	trap_dispatch(tf);
+}
+
+void dune_trap_dispatch(struct dune_tf *tf)
+{
+	/* Fast path: a ring-0 page fault with a pgflt handler and no vector-14
+	 * handler (Appel-style code takes millions of these): straight to it,
+	 * as a tail call with no frame of our own. */
+	if (tf->trapno == T_PF && !(tf->cs & 3)) {
+		uintptr_t addr = read_cr2();	/* before anything else can fault */
+		dune_pgflt_cb pf = dune_pgflt_handler;
+
+		if (pf && !dune_intr_cbs[T_PF]) {
+			pf(addr, tf->err, tf);
+			return;
+		}
+	}
+	trap_dispatch_slow(tf);
 }
 
 static void trap_dispatch(struct dune_tf *tf)

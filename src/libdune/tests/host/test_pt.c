@@ -219,6 +219,44 @@ static void test_protect(void)
 	CHECK_EQ(pt_translate(&pt, 0x5000000, NULL, NULL), -ENOENT);
 }
 
+/* A 4 KiB range across two leaf tables, with holes and a 2 MiB page in the
+ * middle: protect and unmap change exactly the pages in the range. */
+static void test_protect_runs(void)
+{
+	struct pt pt;
+	ptent_t leaf;
+	uint64_t va;
+
+	setup(&pt, ARENA_PAGES);
+	/* 0x1fe000..0x200000: last two PTEs of one table; 0x200000..0x400000 a 2 MiB
+	 * page; 0x400000..0x402000 first two PTEs of the next table but one */
+	CHECK_EQ(pt_map(&pt, 0x1fe000, 2 * PGSIZE, 0x1fe000, PTE_W | PT_MAP_NOBIG), 0);
+	CHECK_EQ(pt_map(&pt, 0x200000, BIG_PGSIZE, 0x200000, PTE_W), 0);
+	CHECK_EQ(pt_map(&pt, 0x400000, PGSIZE, 0x400000, PTE_W | PT_MAP_NOBIG), 0);
+	CHECK_EQ(pt_map(&pt, 0x402000, PGSIZE, 0x402000, PTE_W | PT_MAP_NOBIG), 0);
+	CHECK_EQ(pt_map(&pt, 0x403000, PGSIZE, 0x403000, PTE_W | PT_MAP_NOBIG), 0);
+	CHECK_EQ(pt_protect(&pt, 0x1ff000, 0x403000 - 0x1ff000, 0), 0);
+	CHECK_EQ(pt_translate(&pt, 0x1fe000, NULL, &leaf), 0);
+	CHECK(leaf & PTE_W);
+	for (va = 0x1ff000; va < 0x403000; va += PGSIZE) {
+		if (va == 0x401000) {
+			CHECK_EQ(pt_translate(&pt, va, NULL, NULL), -ENOENT);
+			continue;
+		}
+		CHECK_EQ(pt_translate(&pt, va, NULL, &leaf), 0);
+		CHECK(!(leaf & PTE_W));
+	}
+	CHECK_EQ(pt_translate(&pt, 0x403000, NULL, &leaf), 0);
+	CHECK(leaf & PTE_W);
+	/* the hole stays a hole (protect creates nothing) */
+	CHECK_EQ(pt_translate(&pt, 0x401000, NULL, NULL), -ENOENT);
+	CHECK_EQ(pt_unmap(&pt, 0x1ff000, 0x403000 - 0x1ff000), 0);
+	CHECK_EQ(pt_translate(&pt, 0x1fe000, NULL, NULL), 0);
+	for (va = 0x1ff000; va < 0x403000; va += PGSIZE)
+		CHECK_EQ(pt_translate(&pt, va, NULL, NULL), -ENOENT);
+	CHECK_EQ(pt_translate(&pt, 0x403000, NULL, NULL), 0);
+}
+
 static void test_lookup_create(void)
 {
 	struct pt pt;
@@ -438,6 +476,7 @@ const struct test_case pt_tests[] = {
 	{ "pt: PT_MAP_NOBIG", test_nobig },
 	{ "pt: unmap splits 2M page", test_unmap_splits },
 	{ "pt: protect changes W/NX/U only", test_protect },
+	{ "pt: protect/unmap runs across tables and holes", test_protect_runs },
 	{ "pt: lookup with create splits", test_lookup_create },
 	{ "pt: walk", test_walk },
 	{ "pt: user-half limit and bad args", test_high_and_invalid },

@@ -205,6 +205,55 @@ static void test_vm_insert_lookup_page(void)
 	CHECK_EQ(dune_page_nr_used(), 0);
 }
 
+/* dune_vm_lookup(CREATE_NONE) remembers the last 4 KiB table it walked
+ * through: it must never hand out a table that was freed since. */
+static void test_vm_lookup_memo(void)
+{
+	uint8_t *va = (uint8_t *)0x40000000ULL;
+	ptent_t *a, *b, *e1, *e2;
+
+	fix_setup(FIX_REGION_PAGES);
+	a = dune_vm_new();
+	CHECK(a != NULL);
+	CHECK_EQ(dune_vm_map_phys(a, va, 2 * PGSIZE, 0x1000, PERM_R), 0);
+	CHECK_EQ(dune_vm_lookup(a, va, CREATE_NONE, &e1), 0);
+	CHECK_EQ(PTE_ADDR_OF(*e1), 0x1000);
+	CHECK_EQ(dune_vm_lookup(a, va + PGSIZE, CREATE_NONE, &e2), 0);	/* memo hit */
+	CHECK_EQ(PTE_ADDR_OF(*e2), 0x2000);
+	CHECK(e2 == e1 + 1);
+	/* another root: no hit on the other root's table */
+	b = dune_vm_new();
+	CHECK(b != NULL);
+	CHECK_EQ(dune_vm_lookup(b, va, CREATE_NONE, &e2), -ENOENT);
+	CHECK_EQ(dune_vm_map_phys(b, va, PGSIZE, 0x5000, PERM_R), 0);
+	CHECK_EQ(dune_vm_lookup(b, va, CREATE_NONE, &e2), 0);
+	CHECK_EQ(PTE_ADDR_OF(*e2), 0x5000);
+	CHECK_EQ(dune_vm_lookup(a, va, CREATE_NONE, &e1), 0);
+	CHECK_EQ(PTE_ADDR_OF(*e1), 0x1000);
+	/* a freed root whose page comes back as a new root at the same address
+	 * (the allocator reuses the last freed page first: the root) */
+	dune_vm_free(b);
+	e2 = a;
+	dune_vm_free(a);
+	a = dune_vm_new();
+	CHECK(a != NULL);
+	CHECK(a == e2);
+	CHECK_EQ(dune_vm_lookup(a, va, CREATE_NONE, &e1), -ENOENT);
+	CHECK_EQ(dune_vm_map_phys(a, va, PGSIZE, 0x9000, PERM_R), 0);
+	CHECK_EQ(dune_vm_lookup(a, va, CREATE_NONE, &e1), 0);
+	CHECK_EQ(PTE_ADDR_OF(*e1), 0x9000);
+	/* a 2 MiB leaf is never memoised: a split shows through */
+	CHECK_EQ(dune_vm_map_phys(a, (void *)0x80000000ULL, BIG_PGSIZE, 0x200000, PERM_R | PERM_BIG), 0);
+	CHECK_EQ(dune_vm_lookup(a, (void *)0x80001000ULL, CREATE_NONE, &e1), 0);
+	CHECK(*e1 & PTE_PS);
+	CHECK_EQ(dune_vm_lookup(a, (void *)0x80001000ULL, CREATE_NORMAL, &e2), 0);
+	CHECK_EQ(dune_vm_lookup(a, (void *)0x80001000ULL, CREATE_NONE, &e1), 0);
+	CHECK(e1 == e2);
+	CHECK(!(*e1 & PTE_PS));
+	CHECK_EQ(PTE_ADDR_OF(*e1), 0x201000);
+	dune_vm_free(a);
+}
+
 static void test_vm_mprotect(void)
 {
 	ptent_t *root;
@@ -494,6 +543,7 @@ const struct test_case vm_tests[] = {
 	{ "vm: PERM_BIG 2M pages, split on lookup", test_vm_big_pages },
 	{ "vm: map_pages follows the layout", test_vm_map_pages_layout },
 	{ "vm: insert_page/lookup_page references", test_vm_insert_lookup_page },
+	{ "vm: lookup memo never outlives a freed table", test_vm_lookup_memo },
 	{ "vm: mprotect", test_vm_mprotect },
 	{ "vm: set_user gives and takes PTE_U only", test_vm_set_user },
 	{ "vm: unmap", test_vm_unmap },
