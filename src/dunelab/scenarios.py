@@ -25,7 +25,11 @@ GUEST_ROOT = "/root/dunelab/scenarios"          # build: make -> GUEST_ROOT/<sce
 LIBDUNE_TESTS = "/root/dune-tests"              # build: libdune-tests:KIND -> LIBDUNE_TESTS/KIND/
 
 # What a row may need from the lab; LabFacts says what the lab has.
-NEEDS = ("vmx", "dune")
+# vmx: the guest can run Dune's hardware virtualization: VT-x + EPT for dune.ko; for the KVM back end, a
+#      usable /dev/kvm in the guest (kvm_intel on VT-x, kvm_amd on SVM + NPT).
+# dune: Dune is installed (dune.ko loaded, or KVM ready) with libdune and its test programs.
+# dune-ko: the row tests dune.ko itself (its ioctls, its own counters): only where dune.ko is the back end.
+NEEDS = ("vmx", "dune", "dune-ko")
 # Parameter profiles: a backend's clock kind picks one (dunelab.backends: Backend.clock).
 PROFILES = ("emulated", "hardware")
 BUILDS = ("make", "none", "libdune-tests:guest", "libdune-tests:hostile")
@@ -218,22 +222,39 @@ class Scenario:
 
 @dataclass(frozen=True)
 class LabFacts:
-    """What a lab offers rows: VT-x in the guest, Dune installed."""
+    """What a lab offers rows: hardware virtualization in the guest, Dune installed, and which back end
+    runs libdune's guest (dune.ko, or the guest kernel's KVM)."""
 
     vmx: bool
     dune: bool
     backend: str = ""
     broken: dict[str, str] = field(default_factory=dict)   # scenario -> why its programs could not be built
+    dune_backend: str = "dune"
+    kvm: bool = False               # the guest has a usable /dev/kvm (the kvm back end's "vmx")
 
     def has(self, need: str) -> bool:
+        if need == "vmx" and self.dune_backend == "kvm":
+            return self.kvm
+        if need == "dune-ko":
+            return self.dune_backend == "dune" and self.dune
         return bool(getattr(self, need))
 
     def why_not(self, need: str) -> str:
         if need == "vmx":
+            if self.dune_backend == "kvm":
+                return f"{self.backend or 'this'} guest has no usable /dev/kvm"
             return f"{self.backend or 'this'} guest has no VMX"
         if need == "dune":
-            return "Dune is not installed in the guest" + ("" if self.vmx else " (no VMX)")
+            return "Dune is not installed in the guest" + ("" if self.has("vmx") else " (no VMX)")
+        if need == "dune-ko":
+            return (f"tests dune.ko itself; this lab runs Dune on {self.dune_backend}" if self.dune_backend != "dune"
+                    else "dune.ko is not loaded in the guest")
         return f"needs {need}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment every row runs with: the KVM back end is forced where the lab asks for it."""
+        return {"DUNE_BACKEND": self.dune_backend} if self.dune_backend != "dune" else {}
 
 
 def _template_fields(arg: str) -> list[str]:
