@@ -42,6 +42,9 @@ struct dune_backend {
 	/* Guest-physical memory for [va, va+len) (host-virtual, per the layout) is about to be
 	 * referenced by the guest page table.  Page-table lock held. */
 	int (*map)(uintptr_t va, uint64_t len);
+	/* [va, va+len) was unmapped on the host (munmap, mremap's old range, shmdt): guest-physical
+	 * memory wholly inside it may be given back. */
+	void (*unmap)(uintptr_t va, uint64_t len);
 	/* Run t's vCPU (creating it when t->conf.vcpu == 0) with the registers in t->conf until
 	 * the host loop must act; t->conf then holds the registers and DUNE_RET_* in ret.
 	 * 0 or -errno (-EINTR: a signal arrived; the host handler has run). */

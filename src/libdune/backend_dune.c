@@ -50,6 +50,12 @@ static int dune_map(uintptr_t va, uint64_t len)
 	return 0;	/* the module's EPT follows the layout and the host page tables by itself */
 }
 
+static void dune_unmap(uintptr_t va, uint64_t len)
+{
+	(void)va;
+	(void)len;
+}
+
 static long dune_run(struct dune_thread *t)
 {
 	return host_syscall6(SYS_ioctl, dune_fd, DUNE_ENTER, (long)&t->conf, 0, 0, 0);
@@ -85,6 +91,7 @@ const struct dune_backend dune_backend_dune = {
 	.open = dune_open,
 	.fork_child = dune_fork_child,
 	.map = dune_map,
+	.unmap = dune_unmap,
 	.run = dune_run,
 	.queue_intr = dune_queue_intr,
 	.kick = dune_kick,

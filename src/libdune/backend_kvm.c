@@ -47,7 +47,7 @@
 #include "internal.h"
 #include "maps.h"
 
-#define GRANULE_SHIFT	30
+#define GRANULE_SHIFT	21	/* 2 MiB: a slot is whole granules */
 #define GRANULE		(1ULL << GRANULE_SHIFT)
 #define USER_VA_END	0x7ffffffff000ULL	/* TASK_SIZE_MAX with 4-level paging */
 #define MAX_VCPUS	1024			/* live vCPUs tracked (KVM_MAX_VCPUS in Linux 6.1) */
@@ -74,16 +74,27 @@ static struct {
 	struct kvm_cpuid_entry2 e[MAX_CPUID];
 } kcpuid;
 
-/* memory slots: one bit per guest-physical granule that has one */
-static uint64_t *granules;
-static size_t granule_words;
-static int nr_slots;
+/* memory slots: guest-physical ranges of whole 2 MiB granules (same offsets in both spaces) */
+#define MAX_SLOTS	4096
+struct slot {
+	uint64_t gpa, size;	/* size 0: free entry */
+};
+static struct slot slots[MAX_SLOTS];
+static volatile int slots_lock;
 
-/* live vCPUs (stats, fork), and what vCPUs already gone added up */
-static struct dune_thread *vcpus[MAX_VCPUS];
-static volatile int vcpus_lock;
-static uint64_t next_vcpu_id;
-static struct dune_stats gone;
+/*
+ * vCPUs.  KVM frees a vCPU only with its VM, so a thread that ends puts its vCPU back in this pool
+ * and the next new thread takes it (reset to the boot state) instead of growing the VM by one.
+ */
+struct pool_vcpu {
+	int fd, stats_fd;	/* fd -1: entry unused */
+	void *run;
+	uint64_t id;
+	bool busy;		/* a thread runs it */
+};
+static struct pool_vcpu pool[MAX_VCPUS];
+static int pool_len;
+static volatile int pool_lock;
 static uint64_t run_returns[DUNE_STATS_RETURNS];	/* KVM_RUN returns to the host loop, by DUNE_RET_* */
 static uint64_t nr_vcpus_created, nr_vcpus_gone;
 
@@ -166,56 +177,112 @@ static int fill_layout(struct dune_layout *l, unsigned int phys_bits)
 	if (!a.top)
 		a.top = a.below;
 	l->phys_limit = 1ULL << phys_bits;
-	l->base_map = ((a.top + GRANULE - 1) & ~(GRANULE - 1)) - GPA_MAP_SIZE;
+	l->base_map = ((a.top + (1ULL << 30) - 1) & ~((1ULL << 30) - 1)) - GPA_MAP_SIZE;
 	l->base_stack = ((a.below + (64ULL << 20) + (2ULL << 20) - 1) & ~((2ULL << 20) - 1)) - GPA_STACK_SIZE;
 	return 0;
 }
 
 /* ------------------------------------------------------------ memory slots */
 
-static int add_slot(int vm, uint64_t g)
+static long set_slot(int vm, int i)
 {
-	uint64_t gpa = g << GRANULE_SHIFT;
-	uint64_t hva = dune_layout_pa_to_va(&dune_layout, gpa);
 	struct kvm_userspace_memory_region r;
-	long ret;
+
+	memset(&r, 0, sizeof(r));
+	r.slot = (uint32_t)i;
+	r.guest_phys_addr = slots[i].gpa;
+	r.memory_size = slots[i].size;
+	r.userspace_addr = slots[i].size ? dune_layout_pa_to_va(&dune_layout, slots[i].gpa) : 0;
+	return kvm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+static bool covered(uint64_t gpa)
+{
+	int i;
+
+	for (i = 0; i < MAX_SLOTS; i++)
+		if (slots[i].size && gpa - slots[i].gpa < slots[i].size)
+			return true;
+	return false;
+}
+
+/* A slot for guest-physical [gpa, gpa+size), one layout region, granule-aligned. */
+static int add_slot(uint64_t gpa, uint64_t size)
+{
+	uint64_t hva = dune_layout_pa_to_va(&dune_layout, gpa);
+	long r;
+	int i;
 
 	if (hva == DUNE_BAD_PA || hva >= USER_VA_END)
 		return -EFAULT;
-	if (nr_slots >= max_slots)
+	if (size > USER_VA_END - hva)
+		size = USER_VA_END - hva;
+	for (i = 0; i < MAX_SLOTS && i < max_slots; i++)
+		if (!slots[i].size)
+			break;
+	if (i == MAX_SLOTS || i >= max_slots)
 		return -ENOSPC;
-	memset(&r, 0, sizeof(r));
-	r.slot = (uint32_t)nr_slots;
-	r.guest_phys_addr = gpa;
-	r.memory_size = USER_VA_END - hva < GRANULE ? USER_VA_END - hva : GRANULE;
-	r.userspace_addr = hva;
-	ret = kvm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r);
-	if (ret < 0)
-		return (int)ret;
-	nr_slots++;
+	slots[i].gpa = gpa;
+	slots[i].size = size;
+	r = set_slot(dune_fd, i);
+	if (r < 0) {
+		slots[i].size = 0;
+		return (int)r;
+	}
 	return 0;
 }
 
+/* Slots for every granule of [va, va+len) (one layout region) that has none: uncovered runs become one slot each. */
 static int kvm_map(uintptr_t va, uint64_t len)
 {
-	uint64_t pa = dune_layout_va_to_pa(&dune_layout, va), g, last;
-	int r;
+	uint64_t pa = dune_layout_va_to_pa(&dune_layout, va), g, end, run;
+	int r = 0;
 
 	if (pa == DUNE_BAD_PA || !len)
 		return 0;	/* the caller finds that out itself */
-	last = (pa + len - 1) >> GRANULE_SHIFT;
-	for (g = pa >> GRANULE_SHIFT; g <= last && g < granule_words * 64; g++) {
-		if (granules[g / 64] & (1ULL << (g % 64)))
+	end = (pa + len + GRANULE - 1) & ~(GRANULE - 1);
+	host_spin_lock(&slots_lock);
+	for (g = pa & ~(GRANULE - 1); g < end && !r; g = run) {
+		if (covered(g)) {
+			run = g + GRANULE;
 			continue;
-		r = add_slot(dune_fd, g);
-		if (r) {
-			dune_printf("dune: kvm: no memory slot for guest-physical %#llx: %d\n",
-				    (unsigned long long)(g << GRANULE_SHIFT), r);
-			return r;
 		}
-		granules[g / 64] |= 1ULL << (g % 64);
+		for (run = g + GRANULE; run < end && !covered(run); run += GRANULE)
+			;
+		r = add_slot(g, run - g);
+		if (r)
+			dune_printf("dune: kvm: no memory slot for guest-physical %#llx-%#llx: %d\n",
+				    (unsigned long long)g, (unsigned long long)run, r);
 	}
-	return 0;
+	host_spin_unlock(&slots_lock);
+	return r;
+}
+
+/* [va, va+len) is gone from the host: drop the slots that lie wholly inside it (their second-level
+ * tables with them).  Slots only partly inside stay: their other pages may still be in use. */
+static void kvm_unmap(uintptr_t va, uint64_t len)
+{
+	while (len) {
+		uint64_t n = dune_layout_contig(&dune_layout, va, len), pa;
+		int i;
+
+		if (!n) {
+			n = PGSIZE;
+		} else {
+			pa = dune_layout_va_to_pa(&dune_layout, va);
+			host_spin_lock(&slots_lock);
+			for (i = 0; i < MAX_SLOTS; i++)
+				if (slots[i].size && slots[i].gpa >= pa && slots[i].gpa + slots[i].size <= pa + n) {
+					slots[i].size = 0;
+					set_slot(dune_fd, i);
+				}
+			host_spin_unlock(&slots_lock);
+		}
+		if (n >= len)
+			break;
+		va += n;
+		len -= n;
+	}
 }
 
 /* ------------------------------------------------------------ VM */
@@ -304,12 +371,6 @@ static int kvm_open(struct dune_layout *layout, bool quiet)
 	r = fill_layout(layout, phys_bits);
 	if (r)
 		goto fail;
-	granule_words = (size_t)((layout->phys_limit >> GRANULE_SHIFT) + 63) / 64;
-	granules = host_or_guest_mmap((granule_words * 8 + PGSIZE - 1) & ~(PGSIZE - 1));
-	if (!granules) {
-		r = -ENOMEM;
-		goto fail;
-	}
 	vm = create_vm();
 	if (vm < 0) {
 		dune_printf("dune: KVM_CREATE_VM failed: %s\n", strerror((int)-vm));
@@ -324,20 +385,6 @@ fail:
 }
 
 /* ------------------------------------------------------------ vCPUs */
-
-static void vcpu_table_put(struct dune_thread *t)
-{
-	int i;
-
-	host_spin_lock(&vcpus_lock);
-	for (i = 0; i < MAX_VCPUS; i++)
-		if (!vcpus[i]) {
-			vcpus[i] = t;
-			t->be.slot = i;
-			break;
-		}
-	host_spin_unlock(&vcpus_lock);
-}
 
 static void set_seg(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64)
 {
@@ -392,33 +439,100 @@ static long get_regs(struct dune_thread *t)
 	return 0;	/* conf.cr3 keeps the boot value: the host loop only prints it */
 }
 
+/* A vCPU from the pool, or a new one: its index, or -errno. */
+static long pool_get(bool *fresh)
+{
+	struct pool_vcpu *v;
+	long fd, i;
+	void *run;
+
+	host_spin_lock(&pool_lock);
+	for (i = 0; i < pool_len; i++)
+		if (pool[i].fd >= 0 && !pool[i].busy) {
+			pool[i].busy = true;
+			host_spin_unlock(&pool_lock);
+			*fresh = false;
+			return i;
+		}
+	if (pool_len == MAX_VCPUS) {
+		host_spin_unlock(&pool_lock);
+		return -EAGAIN;
+	}
+	i = pool_len;
+	v = &pool[i];
+	fd = kvm_ioctl(dune_fd, KVM_CREATE_VCPU, (void *)i);
+	if (fd < 0) {
+		host_spin_unlock(&pool_lock);
+		return fd;
+	}
+	run = (void *)host_syscall6(SYS_mmap, 0, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (IS_ERR_VAL(run)) {
+		/* KVM keeps the vCPU (ids are not reusable): keep its fd, unusable without run */
+		host_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+		host_spin_unlock(&pool_lock);
+		return (long)run;
+	}
+	v->fd = (int)fd;
+	v->run = run;
+	v->id = (uint64_t)i;
+	v->busy = true;
+	v->stats_fd = (int)kvm_ioctl((int)fd, KVM_GET_STATS_FD, 0);
+	if (v->stats_fd < 0)
+		v->stats_fd = -1;
+	pool_len++;
+	host_spin_unlock(&pool_lock);
+	*fresh = true;
+	return i;
+}
+
+static void pool_put(long i)
+{
+	host_spin_lock(&pool_lock);
+	pool[i].busy = false;
+	host_spin_unlock(&pool_lock);
+}
+
 /* The thread's first entry: a vCPU in 64-bit ring 0 on libdune's page table, FS/GS as the thread's. */
 static long vcpu_create(struct dune_thread *t)
 {
 	struct kvm_sregs s;
 	struct kvm_xcrs x;
-	uint64_t id = __atomic_fetch_add(&next_vcpu_id, 1, __ATOMIC_SEQ_CST);
 	uint64_t fsb = 0, gsb = 0;
-	long fd, r;
-	void *run;
+	bool fresh;
+	long i = pool_get(&fresh), r;
+	int fd;
 
-	fd = kvm_ioctl(dune_fd, KVM_CREATE_VCPU, (void *)id);
-	if (fd < 0)
-		return fd;
-	run = (void *)host_syscall6(SYS_mmap, 0, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (IS_ERR_VAL(run)) {
-		host_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-		return (long)run;
-	}
-	t->be.fd = (int)fd;
-	t->be.run = run;
-	t->be.id = id;
+	if (i < 0)
+		return i;
+	fd = pool[i].fd;
+	t->be.fd = fd;
+	t->be.run = pool[i].run;
+	t->be.id = pool[i].id;
+	t->be.stats_fd = pool[i].stats_fd;
+	t->be.slot = (int)i;
 	memset(t->be.intr, 0, sizeof(t->be.intr));
 
-	r = kvm_ioctl((int)fd, KVM_SET_CPUID2, &kcpuid);
-	if (r < 0)
-		goto fail;
-	r = kvm_ioctl((int)fd, KVM_GET_SREGS, &s);
+	if (fresh) {
+		r = kvm_ioctl(fd, KVM_SET_CPUID2, &kcpuid);	/* only before the first KVM_RUN */
+		if (r < 0)
+			goto fail;
+	} else {
+		/* a used vCPU: nothing pending from its last thread, FPU/SSE in the reset state */
+		struct kvm_vcpu_events ev;
+		struct kvm_fpu f;
+
+		memset(&ev, 0, sizeof(ev));
+		r = kvm_ioctl(fd, KVM_SET_VCPU_EVENTS, &ev);
+		if (r < 0)
+			goto fail;
+		memset(&f, 0, sizeof(f));
+		f.fcw = 0x37f;
+		f.mxcsr = 0x1f80;
+		r = kvm_ioctl(fd, KVM_SET_FPU, &f);
+		if (r < 0)
+			goto fail;
+	}
+	r = kvm_ioctl(fd, KVM_GET_SREGS, &s);
 	if (r < 0)
 		goto fail;
 	host_syscall6(SYS_arch_prctl, ARCH_GET_FS, (long)&fsb, 0, 0, 0, 0);
@@ -458,7 +572,7 @@ static long vcpu_create(struct dune_thread *t)
 	}
 	s.efer = 0xd01;		/* SCE, LME, LMA, NXE */
 	memset(s.interrupt_bitmap, 0, sizeof(s.interrupt_bitmap));
-	r = kvm_ioctl((int)fd, KVM_SET_SREGS, &s);
+	r = kvm_ioctl(fd, KVM_SET_SREGS, &s);
 	if (r < 0) {
 		dune_printf("dune: kvm: KVM_SET_SREGS failed: %ld\n", r);
 		goto fail;
@@ -468,26 +582,24 @@ static long vcpu_create(struct dune_thread *t)
 		x.nr_xcrs = 1;
 		x.xcrs[0].xcr = 0;
 		x.xcrs[0].value = xcr0;
-		r = kvm_ioctl((int)fd, KVM_SET_XCRS, &x);
+		r = kvm_ioctl(fd, KVM_SET_XCRS, &x);
 		if (r < 0) {
 			dune_printf("dune: kvm: KVM_SET_XCRS(%#llx) failed: %ld\n", (unsigned long long)xcr0, r);
 			goto fail;
 		}
 	}
 	if (sync_regs)
-		((struct kvm_run *)run)->kvm_valid_regs = KVM_SYNC_X86_REGS;
-	t->be.stats_fd = (int)kvm_ioctl((int)fd, KVM_GET_STATS_FD, 0);
-	if (t->be.stats_fd < 0)
-		t->be.stats_fd = -1;
-	vcpu_table_put(t);
+		((struct kvm_run *)t->be.run)->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	((struct kvm_run *)t->be.run)->immediate_exit = 0;
+	((struct kvm_run *)t->be.run)->request_interrupt_window = 0;
 	__atomic_add_fetch(&nr_vcpus_created, 1, __ATOMIC_SEQ_CST);
-	t->conf.vcpu = id + 1;
+	t->conf.vcpu = t->be.id + 1;
 	return 0;
 fail:
-	host_syscall6(SYS_munmap, (long)run, run_size, 0, 0, 0, 0);
-	host_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+	pool_put(i);
 	t->be.fd = -1;
 	t->be.run = NULL;
+	t->be.slot = -1;
 	return r;
 }
 
@@ -691,14 +803,14 @@ static long kvm_get_stats(struct dune_stats *ust)
 	struct vcpu_counters v;
 	int i;
 
-	st = gone;
-	host_spin_lock(&vcpus_lock);
-	for (i = 0; i < MAX_VCPUS; i++)
-		if (vcpus[i]) {
-			read_vcpu_stats(vcpus[i]->be.stats_fd, &v);
+	memset(&st, 0, sizeof(st));
+	host_spin_lock(&pool_lock);
+	for (i = 0; i < pool_len; i++)
+		if (pool[i].fd >= 0) {
+			read_vcpu_stats(pool[i].stats_fd, &v);
 			add_counters(&st, &v);
 		}
-	host_spin_unlock(&vcpus_lock);
+	host_spin_unlock(&pool_lock);
 	st.vcpus = nr_vcpus_created;
 	st.vcpus_destroyed = nr_vcpus_gone;
 	for (i = 0; i < DUNE_STATS_RETURNS; i++) {
@@ -721,61 +833,39 @@ static long kvm_get_stats(struct dune_stats *ust)
 
 /* ------------------------------------------------------------ teardown */
 
-static void vcpu_close(struct dune_thread *t, bool fold)
-{
-	if (t->be.fd < 0)
-		return;
-	if (fold && t->be.stats_fd >= 0) {
-		struct vcpu_counters v;
-
-		read_vcpu_stats(t->be.stats_fd, &v);
-		host_spin_lock(&vcpus_lock);
-		add_counters(&gone, &v);
-		host_spin_unlock(&vcpus_lock);
-	}
-	if (t->be.stats_fd >= 0)
-		host_syscall6(SYS_close, t->be.stats_fd, 0, 0, 0, 0, 0);
-	host_syscall6(SYS_munmap, (long)t->be.run, run_size, 0, 0, 0, 0);
-	host_syscall6(SYS_close, t->be.fd, 0, 0, 0, 0, 0);
-	t->be.fd = -1;
-	t->be.stats_fd = -1;
-	t->be.run = NULL;
-}
-
-/* KVM keeps a vCPU until its VM goes; closing the fds is all a thread can do. */
+/* The thread is leaving: its vCPU goes back to the pool (KVM would keep it until the VM goes anyway). */
 static void kvm_vcpu_release(struct dune_thread *t)
 {
-	int slot = t->be.slot;
-
-	vcpu_close(t, true);
-	if (slot >= 0) {
-		host_spin_lock(&vcpus_lock);
-		vcpus[slot] = NULL;
-		host_spin_unlock(&vcpus_lock);
-		t->be.slot = -1;
-		__atomic_add_fetch(&nr_vcpus_gone, 1, __ATOMIC_SEQ_CST);
-	}
+	if (t->be.slot < 0)
+		return;
+	pool_put(t->be.slot);
+	t->be.slot = -1;
+	t->be.fd = -1;
+	t->be.run = NULL;
+	__atomic_add_fetch(&nr_vcpus_gone, 1, __ATOMIC_SEQ_CST);
 }
 
 /* Fork child: the parent's VM belongs to the parent's mm.  Drop every inherited vCPU and build a
  * fresh VM with the same memory slots at the same fd number; counters start at zero. */
 static int kvm_fork_child(int oldfd)
 {
-	uint64_t g;
 	long vm;
 	int i, r;
 
-	vcpus_lock = 0;
-	for (i = 0; i < MAX_VCPUS; i++)
-		if (vcpus[i]) {
-			vcpu_close(vcpus[i], false);
-			vcpus[i]->be.slot = -1;
-			vcpus[i] = NULL;
+	pool_lock = 0;
+	for (i = 0; i < pool_len; i++) {
+		if (pool[i].stats_fd >= 0)
+			host_syscall6(SYS_close, pool[i].stats_fd, 0, 0, 0, 0, 0);
+		if (pool[i].fd >= 0) {
+			host_syscall6(SYS_munmap, (long)pool[i].run, run_size, 0, 0, 0, 0);
+			host_syscall6(SYS_close, pool[i].fd, 0, 0, 0, 0, 0);
 		}
-	memset(&gone, 0, sizeof(gone));
+		pool[i].fd = pool[i].stats_fd = -1;
+		pool[i].busy = false;
+	}
+	pool_len = 0;
 	memset(run_returns, 0, sizeof(run_returns));
 	nr_vcpus_created = nr_vcpus_gone = 0;
-	next_vcpu_id = 0;
 	vm = create_vm();
 	if (vm < 0)
 		return (int)vm;
@@ -783,10 +873,10 @@ static int kvm_fork_child(int oldfd)
 		host_syscall6(SYS_dup3, vm, oldfd, O_CLOEXEC, 0, 0, 0);
 		host_syscall6(SYS_close, vm, 0, 0, 0, 0, 0);
 	}
-	nr_slots = 0;
-	for (g = 0; g < granule_words * 64; g++)
-		if (granules[g / 64] & (1ULL << (g % 64))) {
-			r = add_slot(oldfd, g);
+	slots_lock = 0;
+	for (i = 0; i < MAX_SLOTS; i++)
+		if (slots[i].size) {
+			r = (int)set_slot(oldfd, i);
 			if (r)
 				return r;
 		}
@@ -800,6 +890,7 @@ const struct dune_backend dune_backend_kvm = {
 	.open = kvm_open,
 	.fork_child = kvm_fork_child,
 	.map = kvm_map,
+	.unmap = kvm_unmap,
 	.run = kvm_run_vcpu,
 	.queue_intr = kvm_queue_intr,
 	.kick = kvm_kick,

@@ -91,6 +91,8 @@ static long clone_process(struct dune_thread *t, unsigned long flags, uint64_t p
 		dune_printf("dune: fork child cannot create its own %s context: %ld\n", dune_be->name, r);
 		dune_host_exit_group(DUNE_EXIT_VMEXIT);
 	}
+	t->be.fd = t->be.stats_fd = t->be.slot = -1;	/* the parent's vCPU stays the parent's */
+	t->be.run = NULL;
 	t->pending = 0;
 	t->boot_tf = *ctf;
 	dune_thread_setup_gdt(t);

@@ -277,6 +277,7 @@ static void unmirror(uintptr_t va, uint64_t len)
 		len = VA_USER_LIMIT - va;
 	fl = dune_pt_lock();
 	pt_unmap(&dune_pt, va, len);
+	dune_be->unmap(va, len);
 	dune_pt_unlock(fl);
 }
 
