@@ -104,7 +104,7 @@ def stage_check_vmx(ctx: RunContext) -> str:
     env = ctx.env
     env.guest_cpus, env.guest_ept, env.guest_cpu_model = cpus, ept, model
     env.guest_svm = svm
-    env.dune_backend = ctx.lab.spec.dune_backend
+    env.dune_backend = _dune_backend(ctx)
     summary = (f"{vmx_cpus}/{cpus} CPUs with vmx, ept={'yes' if ept else 'no'}, svm+npt={'yes' if svm else 'no'} "
                f"({model}); Dune back end: {env.dune_backend}")
     if env.guest_vmx and not (vmx_cpus and ept):
@@ -125,10 +125,15 @@ def stage_build(ctx: RunContext) -> str:
             f"{built} scenario programs" + (f"; build FAILED for {failed}" if failed else ""))
 
 
+def _dune_backend(ctx: RunContext) -> str:
+    """What runs libdune's guest on this lab (a fleet host's stand-in spec has no say: dune.ko)."""
+    return getattr(ctx.lab.spec, "dune_backend", "dune")
+
+
 def stage_install_dune(ctx: RunContext) -> str:
     if not any("dune" in r.needs for _, rows in ctx.plan for r in rows):
         raise Skipped("no selected row needs Dune")
-    if ctx.lab.spec.dune_backend == "kvm":
+    if _dune_backend(ctx) == "kvm":
         return _install_dune_on_kvm(ctx)
     if not ctx.env.guest_vmx:
         raise Skipped(f"{ctx.env.backend} guests have no VMX: Dune cannot run there")
@@ -167,7 +172,7 @@ def stage_scenarios(ctx: RunContext) -> str:
         ctx.record.scenarios[s.name] = ScenarioInfo.of(s, profile).to_json()
     facts = LabFacts(vmx=bool(env.guest_vmx), dune=ctx.dune_installed, backend=env.backend,
                      broken=dict(ctx.artifacts.build_errors) if ctx.artifacts else {},
-                     dune_backend=ctx.lab.spec.dune_backend, kvm=ctx.kvm_ready)
+                     dune_backend=_dune_backend(ctx), kvm=ctx.kvm_ready)
     total = sum(r.repeat for _, rows in ctx.plan for r in rows)
     lab = ctx.lab
 

@@ -119,6 +119,8 @@ SCENARIO_SCHEMA = {
         "per_op": Field(float, required=True, minimum=0),
         "tolerance": Field(float, default=0.0, minimum=0, doc="absolute, per operation"),
         "why": Field(str, required=True, doc="the design's reason, shown in the report"),
+        "dune_backend": Field(str, default="dune", choices=("dune", "kvm"),
+                              doc="the Dune back end the prediction is about (a lab runs one: its dune_backend)"),
     }), doc="what the design predicts for a counter per operation; the report checks each"),
     "rows": Field(list, required=True, items=Field(dict)),
 }
@@ -184,10 +186,11 @@ class Prediction:
     per_op: float
     tolerance: float
     why: str
+    dune_backend: str = "dune"
 
     def to_json(self) -> dict:
         return {"metric": self.metric, "variant": self.variant, "event": self.event, "per_op": self.per_op,
-                "tolerance": self.tolerance, "why": self.why}
+                "tolerance": self.tolerance, "why": self.why, "dune_backend": self.dune_backend}
 
 
 @dataclass(frozen=True)

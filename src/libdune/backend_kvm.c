@@ -43,6 +43,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "maps.h"
@@ -297,12 +298,77 @@ static int create_vm(void)
 	return (int)vm;
 }
 
+/*
+ * Can this /dev/kvm run an ordinary guest?  A throwaway VM runs one HLT in real mode: KVM_EXIT_HLT
+ * or not.  (Some /dev/kvm providers, e.g. PVM, run only paravirtualized guests.)
+ */
+static bool kvm_probe(void)
+{
+	struct kvm_userspace_memory_region mr;
+	struct kvm_sregs s;
+	struct kvm_regs r;
+	struct kvm_run *run = NULL;
+	long vm, vcpu = -1, e;
+	uint8_t *page;
+	bool ok = false;
+
+	vm = create_vm();
+	if (vm < 0)
+		return false;
+	page = host_or_guest_mmap(PGSIZE);
+	if (!page)
+		goto out;
+	page[0] = 0xf4;		/* hlt */
+	memset(&mr, 0, sizeof(mr));
+	mr.memory_size = PGSIZE;
+	mr.userspace_addr = (uintptr_t)page;
+	if (kvm_ioctl((int)vm, KVM_SET_USER_MEMORY_REGION, &mr) < 0)
+		goto out;
+	vcpu = kvm_ioctl((int)vm, KVM_CREATE_VCPU, 0);
+	if (vcpu < 0)
+		goto out;
+	run = (void *)host_syscall6(SYS_mmap, 0, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
+	if (IS_ERR_VAL(run)) {
+		run = NULL;
+		goto out;
+	}
+	if (kvm_ioctl((int)vcpu, KVM_GET_SREGS, &s) < 0)
+		goto out;
+	s.cs.base = 0;
+	s.cs.selector = 0;
+	if (kvm_ioctl((int)vcpu, KVM_SET_SREGS, &s) < 0)
+		goto out;
+	memset(&r, 0, sizeof(r));
+	r.rflags = 2;
+	if (kvm_ioctl((int)vcpu, KVM_SET_REGS, &r) < 0)
+		goto out;
+	e = host_syscall6(SYS_ioctl, vcpu, KVM_RUN, 0, 0, 0, 0);
+	ok = e == 0 && run->exit_reason == KVM_EXIT_HLT;
+out:
+	if (run)
+		host_syscall6(SYS_munmap, (long)run, run_size, 0, 0, 0, 0);
+	if (vcpu >= 0)
+		host_syscall6(SYS_close, vcpu, 0, 0, 0, 0, 0);
+	if (page)
+		host_or_guest_munmap(page, PGSIZE);
+	host_syscall6(SYS_close, vm, 0, 0, 0, 0, 0);
+	return ok;
+}
+
 static int kvm_open(struct dune_layout *layout, bool quiet)
 {
 	unsigned int phys_bits = 0;
 	long r, vm;
 	uint32_t i;
 
+	/*
+	 * auto: only a KVM on VT-x or SVM (kvm_intel, kvm_amd).  Another /dev/kvm provider (e.g. kvm_pvm,
+	 * which runs paravirtualized guests only) may pass the probe below and still fail later.
+	 */
+	if (quiet && host_syscall6(SYS_access, (long)"/sys/module/kvm", F_OK, 0, 0, 0, 0) == 0 &&
+	    host_syscall6(SYS_access, (long)"/sys/module/kvm_intel", F_OK, 0, 0, 0, 0) != 0 &&
+	    host_syscall6(SYS_access, (long)"/sys/module/kvm_amd", F_OK, 0, 0, 0, 0) != 0)
+		return -ENODEV;
 	r = host_syscall6(SYS_open, (long)"/dev/kvm", O_RDWR | O_CLOEXEC, 0, 0, 0, 0);
 	if (r < 0) {
 		if (!quiet)
@@ -331,6 +397,13 @@ static int kvm_open(struct dune_layout *layout, bool quiet)
 	run_size = kvm_ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (run_size < (long)sizeof(struct kvm_run)) {
 		r = run_size < 0 ? run_size : -EINVAL;
+		goto fail;
+	}
+	if (!kvm_probe()) {
+		if (!quiet)
+			dune_printf("dune: /dev/kvm cannot run a plain guest (one HLT in real mode did not exit "
+				    "with KVM_EXIT_HLT)\n");
+		r = -ENODEV;
 		goto fail;
 	}
 	kcpuid.h.nent = MAX_CPUID;
