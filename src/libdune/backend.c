@@ -27,7 +27,7 @@ static int try_open(const struct dune_backend *be, struct dune_layout *layout, b
 int dune_backend_open(struct dune_layout *layout)
 {
 	const char *want = getenv("DUNE_BACKEND");
-	int fd;
+	int fd, dfd;
 
 	if (want && !strcmp(want, "dune"))
 		return try_open(&dune_backend_dune, layout, false);
@@ -37,13 +37,13 @@ int dune_backend_open(struct dune_layout *layout)
 		dune_printf("dune: DUNE_BACKEND=%s: expected dune, kvm or auto\n", want);
 		return -EINVAL;
 	}
-	fd = try_open(&dune_backend_dune, layout, true);
-	if (fd >= 0)
-		return fd;
+	dfd = try_open(&dune_backend_dune, layout, true);
+	if (dfd >= 0)
+		return dfd;
 	fd = try_open(&dune_backend_kvm, layout, true);
 	if (fd >= 0)
 		return fd;
-	dune_printf("dune: no back end: /dev/dune and /dev/kvm are both unusable "
-		    "(DUNE_BACKEND=dune or kvm says why)\n");
-	return fd;
+	dune_printf("dune: cannot open /dev/dune: %s; no usable /dev/kvm either (%s)\n", strerror(-dfd),
+		    strerror(-fd));
+	return dfd;
 }
