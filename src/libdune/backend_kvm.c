@@ -10,15 +10,18 @@
  * Guest-physical memory.  The layout is the module's (struct dune_layout,
  * layout.h): host-virtual addresses below phys_limit - 64 GiB are their own
  * guest-physical addresses, and the mmap and stack windows sit at the top.
- * Memory slots cover it 1 GiB at a time (a "granule", aligned in both spaces
- * except the stack window, which is one granule), created when the mirror
- * first puts a page of that granule in the guest page table (the map op,
- * called from dune_map_range_locked()), and never removed.  Which host pages
- * back a slot is KVM's business: its MMU notifiers follow mmap, munmap,
+ * Memory slots cover it in whole 2 MiB granules (same offsets in both spaces),
+ * created when the mirror first puts a page of a granule in the guest page
+ * table (the map op, called from dune_map_range_locked(); a run of uncovered
+ * granules becomes one slot), and dropped when a munmap/mremap/shmdt removes a
+ * range that holds a slot wholly (the unmap op).  Which host pages back a slot
+ * is KVM's business: its MMU notifiers follow mmap, munmap,
  * mremap, brk, fork's copy-on-write and swapping, as dune.ko's EPT does.  A
  * slot over host addresses with nothing mapped costs nothing; a guest
  * access there (a stale page-table entry, a wild CR3) makes KVM_RUN fail
- * with EFAULT, which the host loop sees as the module's EPT violation.
+ * with EFAULT, which the host loop sees as the module's EPT violation.  An
+ * address in no slot at all is MMIO to KVM; one the CPU's own page walk needs
+ * (hostile/wildcr3) is not emulated and the vCPU spins (README: not done).
  *
  * Exits.  The guest's system calls use "66 90 f4" (nop; hlt) instead of
  * VMCALL: KVM answers VMCALL/VMMCALL itself as a hypercall (and on AMD first
@@ -51,7 +54,7 @@
 #define GRANULE_SHIFT	21	/* 2 MiB: a slot is whole granules */
 #define GRANULE		(1ULL << GRANULE_SHIFT)
 #define USER_VA_END	0x7ffffffff000ULL	/* TASK_SIZE_MAX with 4-level paging */
-#define MAX_VCPUS	1024			/* live vCPUs tracked (KVM_MAX_VCPUS in Linux 6.1) */
+#define MAX_VCPUS	1024			/* the vCPU pool (KVM_MAX_VCPUS in Linux 6.1) */
 #define MAX_CPUID	256
 #define ARCH_GET_FS	0x1003
 #define ARCH_GET_GS	0x1004
