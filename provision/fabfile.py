@@ -54,6 +54,18 @@ def install_module(c, ko, udev=None):
 
 
 @task
+def load_kvm(c, module="kvm_amd"):
+    """The guest kernel's own KVM for libdune's KVM back end (DUNE_BACKEND=kvm): kvm_intel or kvm_amd,
+    nested=1 (harmless for Dune, which runs its process as KVM's guest; it lets that guest use VT-x/SVM
+    in turn). Checks that /dev/kvm appears."""
+    if module not in ("kvm_intel", "kvm_amd"):
+        raise ValueError(f"load_kvm: {module!r} is not kvm_intel or kvm_amd")
+    c.run(f"modprobe {module} nested=1 && (! command -v udevadm >/dev/null || udevadm settle)", hide=True)
+    c.run("test -c /dev/kvm", hide=True)
+    return c.run(f"cat /sys/module/{module}/parameters/nested; ls -l /dev/kvm", hide=True).stdout.strip()
+
+
+@task
 def uninstall_module(c):
     """Unload dune; fails (non-zero) while a Dune process still holds /dev/dune."""
     return c.run("modprobe -r dune", hide=True, warn=True)

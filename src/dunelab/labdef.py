@@ -14,6 +14,9 @@ from .errors import ConfigError
 from .schema import Field, validate_file
 
 BACKENDS = ("auto", "bochs", "qemu-kvm", "qemu-tcg")
+# What runs libdune's guest: dune.ko (VT-x only), or the guest kernel's own KVM (kvm_intel or kvm_amd, loaded by
+# the rig) through libdune's KVM back end: every Dune row then runs with DUNE_BACKEND=kvm.
+DUNE_BACKENDS = ("dune", "kvm")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -32,6 +35,9 @@ LAB_SCHEMA = {
     "cpus": Field(int, default=1, minimum=1, maximum=8),
     "memory_mb": Field(int, default=1024, minimum=256, maximum=16384),
     "kernel_cmdline": Field(str, default="", check=_cmdline_ok, doc="appended to dunelab's own arguments"),
+    "dune_backend": Field(str, default="dune", choices=DUNE_BACKENDS,
+                          doc="dune: load dune.ko; kvm: load the guest's kvm_intel/kvm_amd and run Dune rows "
+                              "with DUNE_BACKEND=kvm"),
     "ssh": Field(dict, fields={
         "port": Field(int, default=0, minimum=0, maximum=65535,
                       doc="host port forwarded to guest :22; 0 picks a free one"),
@@ -70,6 +76,7 @@ class LabSpec:
     bochs_ips: int
     qemu_extra_args: tuple[str, ...]
     source: Path
+    dune_backend: str = "dune"
 
 
 def resolve_lab_path(lab: str | Path) -> Path:
@@ -94,4 +101,5 @@ def load_lab(lab: str | Path) -> LabSpec:
         boot_timeout=d["timeouts"]["boot"], command_timeout=d["timeouts"]["command"],
         shutdown_timeout=d["timeouts"]["shutdown"], bochs_cpu_model=d["bochs"]["cpu_model"],
         bochs_ips=d["bochs"]["ips"], qemu_extra_args=tuple(d["qemu"]["extra_args"]), source=path,
+        dune_backend=d["dune_backend"],
     )

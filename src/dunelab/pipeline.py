@@ -41,6 +41,7 @@ class RunContext:
     plan: Plan
     image: Image | None = None      # built by stage image; stage up boots it instead of asking the builder again
     dune_installed: bool = False
+    kvm_ready: bool = False         # the kvm back end: the guest's /dev/kvm is there
     artifacts: Artifacts | None = None
     extra_files: dict[str, Path] = field(default_factory=dict)
 
@@ -98,10 +99,14 @@ def stage_check_vmx(ctx: RunContext) -> str:
     cpus = sum(1 for line in lines if line.startswith("processor"))
     vmx_cpus = sum(1 for line in lines if line.startswith("flags") and " vmx" in line)
     ept = any(line.startswith("vmx flags") and " ept" in line for line in lines)
+    svm = any(line.startswith("flags") and " svm" in line and " npt" in line for line in lines)
     model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), None)
     env = ctx.env
     env.guest_cpus, env.guest_ept, env.guest_cpu_model = cpus, ept, model
-    summary = f"{vmx_cpus}/{cpus} CPUs with vmx, ept={'yes' if ept else 'no'} ({model})"
+    env.guest_svm = svm
+    env.dune_backend = _dune_backend(ctx)
+    summary = (f"{vmx_cpus}/{cpus} CPUs with vmx, ept={'yes' if ept else 'no'}, svm+npt={'yes' if svm else 'no'} "
+               f"({model}); Dune back end: {env.dune_backend}")
     if env.guest_vmx and not (vmx_cpus and ept):
         raise DunelabError(f"the guest should have VMX and EPT but shows {summary}")
     env.guest_vmx = bool(vmx_cpus and ept)
@@ -120,9 +125,16 @@ def stage_build(ctx: RunContext) -> str:
             f"{built} scenario programs" + (f"; build FAILED for {failed}" if failed else ""))
 
 
+def _dune_backend(ctx: RunContext) -> str:
+    """What runs libdune's guest on this lab (a fleet host's stand-in spec has no say: dune.ko)."""
+    return getattr(ctx.lab.spec, "dune_backend", "dune")
+
+
 def stage_install_dune(ctx: RunContext) -> str:
     if not any("dune" in r.needs for _, rows in ctx.plan for r in rows):
         raise Skipped("no selected row needs Dune")
+    if _dune_backend(ctx) == "kvm":
+        return _install_dune_on_kvm(ctx)
     if not ctx.env.guest_vmx:
         raise Skipped(f"{ctx.env.backend} guests have no VMX: Dune cannot run there")
     from .provisioning import install_dune
@@ -130,6 +142,20 @@ def stage_install_dune(ctx: RunContext) -> str:
     install_dune(ctx.lab, ctx.artifacts)
     ctx.dune_installed = True
     return f"dune.ko loaded, libdune and its test programs installed (artifacts {ctx.artifacts.key[:12]})"
+
+
+def _install_dune_on_kvm(ctx: RunContext) -> str:
+    """The KVM back end: the guest kernel's own kvm_intel (VT-x + EPT) or kvm_amd (SVM + NPT), no dune.ko."""
+    env = ctx.env
+    if not (env.guest_vmx or env.guest_svm):
+        raise Skipped(f"{env.backend} guests have neither VT-x with EPT nor SVM with NPT: no KVM for Dune")
+    from .provisioning import install_dune
+
+    vendor = "kvm_intel" if env.guest_vmx else "kvm_amd"
+    install_dune(ctx.lab, ctx.artifacts, kvm_module=vendor)
+    ctx.dune_installed = ctx.kvm_ready = True
+    return (f"{vendor} loaded (/dev/kvm), libdune and its test programs installed, no dune.ko "
+            f"(artifacts {ctx.artifacts.key[:12]})")
 
 
 def stage_install_scenarios(ctx: RunContext) -> str:
@@ -145,7 +171,8 @@ def stage_scenarios(ctx: RunContext) -> str:
     for s, _ in ctx.plan:
         ctx.record.scenarios[s.name] = ScenarioInfo.of(s, profile).to_json()
     facts = LabFacts(vmx=bool(env.guest_vmx), dune=ctx.dune_installed, backend=env.backend,
-                     broken=dict(ctx.artifacts.build_errors) if ctx.artifacts else {})
+                     broken=dict(ctx.artifacts.build_errors) if ctx.artifacts else {},
+                     dune_backend=_dune_backend(ctx), kvm=ctx.kvm_ready)
     total = sum(r.repeat for _, rows in ctx.plan for r in rows)
     lab = ctx.lab
 

@@ -51,13 +51,19 @@ def stripped(files: list[Path]) -> Iterator[list[Path]]:
         yield out
 
 
-def install_dune(lab: Lab, art: Artifacts) -> None:
+def install_dune(lab: Lab, art: Artifacts, kvm_module: str | None = None) -> None:
+    """dune.ko (or, with `kvm_module`, the guest kernel's kvm_intel/kvm_amd for libdune's KVM back end),
+    libdune and its test programs."""
     t = tasks()
     c = lab.channel().connection
     with step("installing Dune into the guest", total=3) as s:
-        s.update("dune.ko")
-        with stripped([art.kmod]) as (ko,):
-            t.install_module(c, ko, art.udev)
+        if kvm_module:
+            s.update(kvm_module)
+            t.load_kvm(c, kvm_module)
+        else:
+            s.update("dune.ko")
+            with stripped([art.kmod]) as (ko,):
+                t.install_module(c, ko, art.udev)
         s.update("libdune", advance=1)
         t.install_libdune(c, art.libdune)
         s.update("test programs", advance=1)

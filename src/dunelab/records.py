@@ -185,6 +185,8 @@ class Environment:
     guest_cpus: int | None = None
     guest_vmx: bool | None = None
     guest_ept: bool | None = None
+    guest_svm: bool | None = None       # SVM with NPT (AMD): what kvm_amd needs
+    dune_backend: str = "dune"          # what ran libdune's guest: dune.ko, or the guest kernel's KVM
     boot_seconds: float | None = None
     image_key: str | None = None
     artifacts_key: str | None = None

@@ -145,7 +145,10 @@ def check_predictions(record: RunRecord, scenario: str) -> list[PredictionCheck]
     info = record.scenarios.get(scenario, {})
     rows = {r.metric: r for r in metric_rows(record, scenario)}
     out = []
+    ran_on = getattr(record.env, "dune_backend", "dune") or "dune"
     for p in info.get("predictions") or []:
+        if p.get("dune_backend", "dune") != ran_on:
+            continue        # a prediction about the other back end (dune.ko vs KVM)
         row = rows.get(p["metric"])
         measured = None
         if row is not None:

@@ -115,8 +115,10 @@ def judge(row: Row, status: int | None, output: str, seconds: float = 0.0) -> tu
     return (FAILED if reasons else PASSED), "; ".join(reasons), parsed.metrics
 
 
-def command_line(row: Row, params: Mapping[str, Any]) -> str:
-    return shlex.join(row.argv(params))
+def command_line(row: Row, params: Mapping[str, Any], env: Mapping[str, str] | None = None) -> str:
+    """The row's command as the guest's shell runs it (with `env` as VAR=value words in front)."""
+    words = [f"{k}={v}" for k, v in sorted((env or {}).items())]
+    return shlex.join([*(["env", *words] if words else []), *row.argv(params)])
 
 
 def _dmesg_mark(conn) -> str:
@@ -131,14 +133,15 @@ def _dmesg_problems(conn, mark: str) -> list[str]:
     return [line.strip() for line in tasks().dmesg_problems.body(conn, mark)]
 
 
-def run(conn, row: Row, params: Mapping[str, Any], attempt: int = 1, log_dir: Path | None = None) -> RowResult:
+def run(conn, row: Row, params: Mapping[str, Any], attempt: int = 1, log_dir: Path | None = None,
+        env: Mapping[str, str] | None = None) -> RowResult:
     """Run one attempt of `row` over the Fabric connection `conn` and judge it.
 
     Raises ChannelLost when the connection breaks (the caller decides whether the VM is gone)."""
     import invoke
     import paramiko
 
-    cmd = command_line(row, params)
+    cmd = command_line(row, params, env)
     cwd = row.guest_program.rsplit("/", 1)[0] if "/" in row.guest_program else "/root"
     # `timeout` in the guest as well: a hung program must not hang the run; the host-side timeout is
     # the backstop for a guest too wedged to kill it.
@@ -216,23 +219,24 @@ def run_rows(conn_of: Callable[[], Any], plan: Iterable[tuple[Scenario, list[Row
     later loses nothing already measured. Returns all results."""
     results: list[RowResult] = []
     lost: str | None = None
+    env = facts.env
     for scenario, rows in plan:
         params = scenario.profile(clock)
         for row in rows:
             for attempt in range(1, row.repeat + 1):
                 if lost:
                     res = RowResult(scenario=row.scenario, row=row.name, status=ERROR, attempt=attempt,
-                                    command=command_line(row, params), reason=f"not run: {lost}")
+                                    command=command_line(row, params, env), reason=f"not run: {lost}")
                 elif why := row.unmet(facts):
                     res = skipped(row, why)
                 elif row.scenario in facts.broken:
                     res = RowResult(scenario=row.scenario, row=row.name, status=ERROR, attempt=attempt,
-                                    command=command_line(row, params),
+                                    command=command_line(row, params, env),
                                     reason=f"scenario build failed: {facts.broken[row.scenario][:300]}")
                 else:
                     progress(f"{row.id}" + (f" #{attempt}" if row.repeat > 1 else ""))
                     try:
-                        res = run(_connected(conn_of), row, params, attempt, log_dir)
+                        res = run(_connected(conn_of), row, params, attempt, log_dir, env)
                     except GuestSilent as e:
                         # The guest's own `timeout` should have fired long before: is anybody home?
                         res = e.result
@@ -243,12 +247,12 @@ def run_rows(conn_of: Callable[[], Any], plan: Iterable[tuple[Scenario, list[Row
                         alive = vm_alive()
                         lost = "the VM died" if not alive else None
                         res = RowResult(scenario=row.scenario, row=row.name, status=ERROR, attempt=attempt,
-                                        command=command_line(row, params),
+                                        command=command_line(row, params, env),
                                         reason=f"SSH connection lost during the row ({e})"
                                                + ("; the VM died" if not alive else ""))
                     except Exception as e:   # a rig-side surprise: recorded like any failure, the run goes on
                         res = RowResult(scenario=row.scenario, row=row.name, status=ERROR, attempt=attempt,
-                                        command=command_line(row, params),
+                                        command=command_line(row, params, env),
                                         reason=f"the rig failed running this row: {type(e).__name__}: {e}"[:500])
                 results.append(res)
                 record(res)

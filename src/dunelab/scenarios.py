@@ -25,7 +25,11 @@ GUEST_ROOT = "/root/dunelab/scenarios"          # build: make -> GUEST_ROOT/<sce
 LIBDUNE_TESTS = "/root/dune-tests"              # build: libdune-tests:KIND -> LIBDUNE_TESTS/KIND/
 
 # What a row may need from the lab; LabFacts says what the lab has.
-NEEDS = ("vmx", "dune")
+# vmx: the guest can run Dune's hardware virtualization: VT-x + EPT for dune.ko; for the KVM back end, a
+#      usable /dev/kvm in the guest (kvm_intel on VT-x, kvm_amd on SVM + NPT).
+# dune: Dune is installed (dune.ko loaded, or KVM ready) with libdune and its test programs.
+# dune-ko: the row tests dune.ko itself (its ioctls, its own counters): only where dune.ko is the back end.
+NEEDS = ("vmx", "dune", "dune-ko")
 # Parameter profiles: a backend's clock kind picks one (dunelab.backends: Backend.clock).
 PROFILES = ("emulated", "hardware")
 BUILDS = ("make", "none", "libdune-tests:guest", "libdune-tests:hostile")
@@ -115,6 +119,8 @@ SCENARIO_SCHEMA = {
         "per_op": Field(float, required=True, minimum=0),
         "tolerance": Field(float, default=0.0, minimum=0, doc="absolute, per operation"),
         "why": Field(str, required=True, doc="the design's reason, shown in the report"),
+        "dune_backend": Field(str, default="dune", choices=("dune", "kvm"),
+                              doc="the Dune back end the prediction is about (a lab runs one: its dune_backend)"),
     }), doc="what the design predicts for a counter per operation; the report checks each"),
     "rows": Field(list, required=True, items=Field(dict)),
 }
@@ -180,10 +186,11 @@ class Prediction:
     per_op: float
     tolerance: float
     why: str
+    dune_backend: str = "dune"
 
     def to_json(self) -> dict:
         return {"metric": self.metric, "variant": self.variant, "event": self.event, "per_op": self.per_op,
-                "tolerance": self.tolerance, "why": self.why}
+                "tolerance": self.tolerance, "why": self.why, "dune_backend": self.dune_backend}
 
 
 @dataclass(frozen=True)
@@ -218,22 +225,39 @@ class Scenario:
 
 @dataclass(frozen=True)
 class LabFacts:
-    """What a lab offers rows: VT-x in the guest, Dune installed."""
+    """What a lab offers rows: hardware virtualization in the guest, Dune installed, and which back end
+    runs libdune's guest (dune.ko, or the guest kernel's KVM)."""
 
     vmx: bool
     dune: bool
     backend: str = ""
     broken: dict[str, str] = field(default_factory=dict)   # scenario -> why its programs could not be built
+    dune_backend: str = "dune"
+    kvm: bool = False               # the guest has a usable /dev/kvm (the kvm back end's "vmx")
 
     def has(self, need: str) -> bool:
+        if need == "vmx" and self.dune_backend == "kvm":
+            return self.kvm
+        if need == "dune-ko":
+            return self.dune_backend == "dune" and self.dune
         return bool(getattr(self, need))
 
     def why_not(self, need: str) -> str:
         if need == "vmx":
+            if self.dune_backend == "kvm":
+                return f"{self.backend or 'this'} guest has no usable /dev/kvm"
             return f"{self.backend or 'this'} guest has no VMX"
         if need == "dune":
-            return "Dune is not installed in the guest" + ("" if self.vmx else " (no VMX)")
+            return "Dune is not installed in the guest" + ("" if self.has("vmx") else " (no VMX)")
+        if need == "dune-ko":
+            return (f"tests dune.ko itself; this lab runs Dune on {self.dune_backend}" if self.dune_backend != "dune"
+                    else "dune.ko is not loaded in the guest")
         return f"needs {need}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment every row runs with: the KVM back end is forced where the lab asks for it."""
+        return {"DUNE_BACKEND": self.dune_backend} if self.dune_backend != "dune" else {}
 
 
 def _template_fields(arg: str) -> list[str]:

@@ -3,8 +3,8 @@
  *
  * A thread (CLONE_VM) gets its own thread block and host thread, which enters
  * a fresh vCPU through __dune_boot in the parent's user context; a process
- * (fork, vfork, clone without CLONE_VM) is a host fork whose child reopens
- * /dev/dune and boots a fresh vCPU in the same place.  Host side only.
+ * (fork, vfork, clone without CLONE_VM) is a host fork whose child gets a
+ * fresh VM from the back end and boots a fresh vCPU in the same place.  Host side only.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -77,7 +77,7 @@ static long clone_process(struct dune_thread *t, unsigned long flags, uint64_t p
 			  uint64_t ctid, uint64_t tls, const struct dune_tf *ctf, bool *child)
 {
 	long pid = host_syscall6(SYS_clone, (long)flags, 0, (long)ptid, (long)ctid, (long)tls, 0);
-	long fd;
+	long r;
 
 	if (pid != 0)
 		return pid;
@@ -85,16 +85,14 @@ static long clone_process(struct dune_thread *t, unsigned long flags, uint64_t p
 	dune_pt_lock_reset();
 	dune_page_lock_reset();
 	dune_sigact_lock = 0;
-	/* A fresh open: the child gets its own Dune context instead of sharing the parent's file. */
-	fd = host_syscall6(SYS_open, (long)"/dev/dune", O_RDWR | O_CLOEXEC, 0, 0, 0, 0);
-	if (fd < 0) {
-		dune_printf("dune: fork child cannot open /dev/dune: %ld\n", fd);
+	/* A fresh context: the child gets its own VM instead of sharing the parent's. */
+	r = dune_be->fork_child(dune_fd);
+	if (r < 0) {
+		dune_printf("dune: fork child cannot create its own %s context: %ld\n", dune_be->name, r);
 		dune_host_exit_group(DUNE_EXIT_VMEXIT);
 	}
-	if (fd != dune_fd) {
-		host_syscall6(SYS_dup3, fd, dune_fd, O_CLOEXEC, 0, 0, 0);
-		host_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-	}
+	t->be.fd = t->be.stats_fd = t->be.slot = -1;	/* the parent's vCPU stays the parent's */
+	t->be.run = NULL;
 	t->pending = 0;
 	t->boot_tf = *ctf;
 	dune_thread_setup_gdt(t);

@@ -92,18 +92,9 @@ int dune_init(bool map_full)
 	if (cpl() == 0)
 		return -EBUSY;
 
-	fd = open("/dev/dune", O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		dune_printf("dune: cannot open /dev/dune: %s\n", strerror(errno));
-		return ret;
-	}
-	if (ioctl(fd, DUNE_GET_LAYOUT, &dune_layout)) {
-		ret = -errno;
-		dune_printf("dune: DUNE_GET_LAYOUT failed: %s\n", strerror(errno));
-		close(fd);
-		return ret;
-	}
+	fd = dune_backend_open(&dune_layout);
+	if (fd < 0)
+		return fd;
 	if (dune_layout.phys_limit < (GPA_MAP_SIZE + GPA_STACK_SIZE) * 2 ||
 	    (dune_layout.phys_limit & (dune_layout.phys_limit - 1))) {
 		dune_printf("dune: bad layout: phys_limit %llx\n", (unsigned long long)dune_layout.phys_limit);
@@ -155,6 +146,8 @@ int dune_init(bool map_full)
 fail:
 	close(fd);
 	dune_fd = -1;
+	dune_be = NULL;
+	dune_exit_insn = DUNE_EXIT_VMCALL;
 	return ret;
 }
 

@@ -1,6 +1,6 @@
 /*
  * hostloop.c - entering Dune (dune_enter) and each Dune thread's host loop:
- * DUNE_ENTER, then whatever the guest needs from the host (its system calls,
+ * run the guest (DUNE_ENTER, or the KVM back end's equivalent: backend.h), then whatever the guest needs from the host (its system calls,
  * pending signals, its exit), then DUNE_ENTER again.  Runs in host mode on
  * the thread's private host-loop stack.
  *
@@ -52,14 +52,14 @@ static void queue_pending(struct dune_thread *t)
 	p = __atomic_exchange_n(&t->pending, 0, __ATOMIC_SEQ_CST);
 	while (p) {
 		int sig = __builtin_ctzll(p);
-		__u32 vec = DUNE_SIGNAL_INTR_BASE + sig;
+		unsigned int vec = DUNE_SIGNAL_INTR_BASE + sig;
 		long r;
 
 		p &= p - 1;
-		r = host_syscall6(SYS_ioctl, dune_fd, DUNE_QUEUE_INTR, (long)&vec, 0, 0, 0);
+		r = dune_be->queue_intr(t, vec);
 		if (r < 0) {
 			park(t);
-			dune_printf("dune: DUNE_QUEUE_INTR(%u) failed: %ld; signal %d lost\n", vec, r, sig);
+			dune_printf("dune: queueing interrupt %u failed: %ld; signal %d lost\n", vec, r, sig);
 		}
 	}
 }
@@ -158,6 +158,10 @@ static void handle_syscall(struct dune_thread *t)
 		park(t);
 		ret = dune_mirror_syscall(c, &flush);
 		break;
+	case DUNE_VMCALL_GET_STATS:
+		/* dune.ko: one ioctl, no vector code; KVM: the guest's FPU is not in these registers */
+		ret = dune_be->get_stats((struct dune_stats *)c->rdi);
+		break;
 	default:
 		/* The plain path: no vector state touched, nothing parked. */
 		ret = host_syscall6(nr, (long)c->rdi, (long)c->rsi, (long)c->rdx,
@@ -185,20 +189,20 @@ static void __attribute__((noreturn)) host_loop(struct dune_thread *t)
 		long r;
 
 		queue_pending(t);
-		if (!t->fpu_live) {
+		if (!t->fpu_live && dune_be->guest_fpu_in_thread) {
 			dune_fpu_restore(t->fpu, t->fpu_mode);
 			t->fpu_live = true;
 		}
-		r = host_syscall6(SYS_ioctl, dune_fd, DUNE_ENTER, (long)c, 0, 0, 0);
+		r = dune_be->run(t);
 		if (r < 0) {
 			if (r == -EINTR)
 				continue;
 			park(t);
 			if (t->enter_saved && !c->vcpu) {
-				dune_printf("dune: DUNE_ENTER failed: %ld\n", r);
+				dune_printf("dune: entering the guest (%s) failed: %ld\n", dune_be->name, r);
 				dune_thread_first_entry_failed(t, r);
 			}
-			dune_printf("dune: fatal: DUNE_ENTER failed: %ld\n", r);
+			dune_printf("dune: fatal: running the guest (%s) failed: %ld\n", dune_be->name, r);
 			dump_conf(c);
 			dune_host_exit_group(DUNE_EXIT_VMEXIT);
 		}

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include "dune.h"
+#include "backend.h"
 #include "layout.h"
 #include "pt.h"
 
@@ -70,6 +71,7 @@ struct dune_thread {
 	int fpu_mode;			/* 0 none, 1 fxsave, 2 xsave */
 	uint8_t *fpu;			/* 64-byte aligned save area (guest FPU state while parked) */
 	bool fpu_live;			/* host loop: the registers hold the guest's FPU state, fpu is stale */
+	struct dune_be_vcpu be;		/* the back end's per-thread state (backend.h) */
 };
 
 /* ---- globals (dune.c) ---- */
@@ -214,7 +216,12 @@ static inline long host_syscall6(long nr, long a0, long a1, long a2, long a3, lo
 	return ret;
 }
 
-/* VMCALL form of a syscall, guest only.  *flags gets the host's rcx (bit 0: flush TLB). */
+/*
+ * VMCALL form of a syscall, guest only.  *flags gets the host's rcx (bit 0: flush TLB).
+ * The exiting instruction is the back end's (backend.h): VMCALL for dune.ko; for KVM, which
+ * answers VMCALL in the kernel as a hypercall, HLT, which KVM without an in-kernel irqchip
+ * returns to user space (KVM_EXIT_HLT) on Intel and AMD alike.
+ */
 static inline long vmcall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5,
 			   const struct dune_tf *tf, uint64_t *flags)
 {
@@ -225,10 +232,16 @@ static inline long vmcall6(long nr, long a0, long a1, long a2, long a3, long a4,
 	uint64_t rcx = 0;
 	long ret;
 
-	__asm__ volatile("vmcall"
-			 : "=a"(ret), "+c"(rcx)
-			 : "a"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9), "r"(r12)
-			 : "r11", "memory");
+	if (__builtin_expect(dune_exit_insn == DUNE_EXIT_HLT, 0))
+		__asm__ volatile(".byte 0x66, 0x90\n\thlt"	/* 3 bytes, like VMCALL */
+				 : "=a"(ret), "+c"(rcx)
+				 : "a"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9), "r"(r12)
+				 : "r11", "memory");
+	else
+		__asm__ volatile("vmcall"
+				 : "=a"(ret), "+c"(rcx)
+				 : "a"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9), "r"(r12)
+				 : "r11", "memory");
 	if (flags)
 		*flags = rcx;
 	return ret;

@@ -63,7 +63,9 @@ int dune_map_range_locked(uintptr_t va, size_t len, int prot, bool user)
 			va += PGSIZE;
 			continue;
 		}
-		r = pt_map(&dune_pt, va, n, dune_layout_va_to_pa(&dune_layout, va), prot_to_pte(prot, user));
+		r = dune_be->map(va, n);
+		if (!r)
+			r = pt_map(&dune_pt, va, n, dune_layout_va_to_pa(&dune_layout, va), prot_to_pte(prot, user));
 		if (r)
 			return r;
 		va += n;
@@ -275,6 +277,7 @@ static void unmirror(uintptr_t va, uint64_t len)
 		len = VA_USER_LIMIT - va;
 	fl = dune_pt_lock();
 	pt_unmap(&dune_pt, va, len);
+	dune_be->unmap(va, len);
 	dune_pt_unlock(fl);
 }
 

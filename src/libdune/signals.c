@@ -22,7 +22,6 @@ void dune_sigreturn_tramp(void) HIDDEN;
 #ifndef SA_RESTORER
 #define SA_RESTORER	0x04000000
 #endif
-#define VMCALL_LEN	3	/* 0f 01 c1 */
 
 static bool is_handler(void *h)
 {
@@ -55,6 +54,7 @@ static void host_sig_handler(int sig, siginfo_t *si, void *uc)
 	}
 	t->siginfo[sig] = *si;
 	__atomic_or_fetch(&t->pending, 1ULL << sig, __ATOMIC_SEQ_CST);
+	dune_be->kick(t);
 }
 
 static long install_recorder(int sig)
@@ -152,7 +152,7 @@ bool dune_maybe_restart(struct dune_thread *t, long nr)
 		if (sig > DUNE_MAX_SIG || !(dune_guest_sigact[sig].flags & SA_RESTART))
 			return false;
 	}
-	t->conf.rip -= VMCALL_LEN;
+	t->conf.rip -= DUNE_EXIT_INSN_LEN;	/* VMCALL or the HLT sequence (backend.h) */
 	t->conf.rax = (uint64_t)nr;
 	return true;
 }

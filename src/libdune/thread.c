@@ -49,6 +49,9 @@ struct dune_thread *dune_thread_alloc(void)
 	t->fpu = (uint8_t *)(((uintptr_t)(t + 1) + 63) & ~(uintptr_t)63);
 	t->fpu_mode = dune_fpu_mode;
 	t->fpu_live = false;
+	t->be.fd = -1;
+	t->be.stats_fd = -1;
+	t->be.slot = -1;
 
 	fl = dune_pt_lock();
 	ret = dune_map_range_locked(t->guest_start, guest_sz, MAPS_R | MAPS_W, false);
@@ -128,6 +131,7 @@ void dune_thread_exit(struct dune_thread *t, long status)
 	uint64_t all = ~0ULL;
 
 	host_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, 8, 0, 0);
+	dune_be->vcpu_release(t);
 	dune_thread_unmap_guest(t);
 	dune_self = NULL;
 	dune_exit_unmap(t->block, t->block_size, status);
@@ -138,6 +142,7 @@ void dune_thread_first_entry_failed(struct dune_thread *t, long err)
 {
 	uint64_t *saved = t->enter_saved;
 
+	dune_be->vcpu_release(t);
 	dune_thread_unmap_guest(t);
 	dune_self = NULL;
 	dune_host_return(saved, err, t->block, t->block_size);
