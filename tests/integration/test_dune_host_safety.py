@@ -78,8 +78,8 @@ def test_dev_dune_is_root_only_unless_granted_to_group_dune(dune, clean_log):
     assert gid.isdigit(), "no group dune"
     dune.chan.run(f"rm -rf {UNPRIV_DIR} && mkdir -m 755 {UNPRIV_DIR} && "
                   f"cp {GUEST_DIR}/guest/hello {UNPRIV_DIR}/hello && chmod 755 {UNPRIV_DIR}/hello", hide=True)
-    nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups"
-    member = f"setpriv --reuid=65534 --regid=65534 --groups={gid}"
+    nobody = "/usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups"
+    member = f"/usr/bin/setpriv --reuid=65534 --regid=65534 --groups={gid}"
 
     def refused():
         r = dune.run(f"{nobody} {UNPRIV_DIR}/hello", timeout=300)
