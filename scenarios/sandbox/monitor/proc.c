@@ -1,0 +1,375 @@
+/*
+ * proc.c - exit, fork and friends, execve.
+ *
+ * fork (and vfork, clone without CLONE_VM) is a fork of the whole Dune
+ * process made from ring 0: libdune gives the child a fresh vCPU that
+ * resumes right after the VMCALL, here, on the same ring-0 stack; the child
+ * restores the one piece of ring-3 plumbing a fresh vCPU lacks (the
+ * KERNEL_GS_BASE the entry stubs use) and returns 0 to the program.  The
+ * child is a sandbox of its own with the same policy; the policy's
+ * max_processes bounds how many are alive at once (a shared counter), so a
+ * fork bomb ends in EAGAIN.  vfork is a fork (the parent does not wait).
+ * Threads (clone with CLONE_VM) are refused: the sandbox runs one thread.
+ *
+ * execve runs the new program inside the same sandbox: everything that
+ * can fail is checked first (the file, through the policy; #! lines; the
+ * ELF headers and interpreter), then the old image goes (the whole arena
+ * becomes a reservation again), close-on-exec descriptors are closed,
+ * handlers reset, and the new image is loaded.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sbx.h"
+#include "load.h"
+
+#define MSR_KERNEL_GS_BASE	0xC0000102
+#define ARG_MAX_TOTAL		(2UL << 20)	/* Linux: a quarter of the 8 MiB stack */
+#define ARG_MAX_STRLEN		(128UL << 10)	/* MAX_ARG_STRLEN */
+#define ARG_MAX_COUNT		0x7FFFFFFF
+
+static uint64_t rdmsr64(uint32_t msr)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+static void wrmsr64(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+static void deny(struct dune_tf *tf, const struct sc_desc *d, long err, const char *why)
+{
+	S.ndenied++;
+	sbx_log_syscall(tf, d, "deny", err, why);
+	SET_RET(tf, err);
+}
+
+/* ----------------------------------------------------------------- fork */
+
+static long do_fork(struct dune_tf *tf, const struct sc_desc *d, unsigned long flags, uint64_t stack,
+		    uint64_t ptid, uint64_t ctid)
+{
+	uint64_t kgs;
+	long pid;
+	int n;
+
+	if (!S.pol->processes) {
+		deny(tf, d, -EPERM, "policy: processes: false");
+		return -EPERM;
+	}
+	n = __atomic_add_fetch(S.nprocs, 1, __ATOMIC_SEQ_CST);
+	if (n > S.pol->max_processes) {
+		__atomic_sub_fetch(S.nprocs, 1, __ATOMIC_SEQ_CST);
+		sbx_log_event("limit", "\"what\":\"processes\",\"limit\":%d,\"decision\":\"deny\",\"errno\":\"EAGAIN\"",
+			      S.pol->max_processes);
+		return -EAGAIN;
+	}
+	if (S.nchildren == (int)(sizeof(S.children) / sizeof(S.children[0]))) {
+		/* forget children that are gone */
+		int i, k = 0;
+
+		for (i = 0; i < S.nchildren; i++)
+			if (!kill(S.children[i], 0) || errno != ESRCH)
+				S.children[k++] = S.children[i];
+		S.nchildren = k;
+		if (k == (int)(sizeof(S.children) / sizeof(S.children[0]))) {
+			__atomic_sub_fetch(S.nprocs, 1, __ATOMIC_SEQ_CST);
+			return -EAGAIN;
+		}
+	}
+	kgs = rdmsr64(MSR_KERNEL_GS_BASE);	/* &libdune's ring-3 state: the child's fresh vCPU lacks it */
+	pid = dune_syscall6(SYS_fork, 0, 0, 0, 0, 0, 0);
+	if (pid < 0) {
+		__atomic_sub_fetch(S.nprocs, 1, __ATOMIC_SEQ_CST);
+		return pid;
+	}
+	if (pid == 0) {
+		/* the child: a new Dune process resuming here */
+		wrmsr64(MSR_KERNEL_GS_BASE, kgs);
+		S.pid = getpid();
+		S.nchildren = 0;
+		r3->tid = (int)syscall(SYS_gettid);
+		r3->pending = 0;
+		sbx_fs_after_fork(&S.fs, S.pid);
+		if (stack)
+			tf->rsp = stack;
+		if ((flags & CLONE_CHILD_SETTID) && ctid)
+			sbx_copy_out(ctid, &r3->tid, sizeof(int));
+		sbx_log_event("fork", "\"parent\":%d", (int)getppid());
+		return 0;
+	}
+	S.children[S.nchildren++] = (pid_t)pid;
+	if ((flags & CLONE_PARENT_SETTID) && ptid) {
+		int p = (int)pid;
+
+		sbx_copy_out(ptid, &p, sizeof(p));
+	}
+	return pid;
+}
+
+static long do_clone(struct dune_tf *tf, const struct sc_desc *d)
+{
+	unsigned long flags = tf->rdi;
+	const unsigned long ok = CSIGNAL | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | CLONE_PARENT_SETTID |
+				 CLONE_VFORK | CLONE_VM;
+
+	if ((flags & CLONE_VM) && !(flags & CLONE_VFORK)) {
+		deny(tf, d, -EPERM, S.pol->threads ? "threads are not supported inside the sandbox"
+						   : "policy: threads: false");
+		return -EPERM;
+	}
+	if (flags & ~ok) {
+		deny(tf, d, -EINVAL, "clone flags the sandbox does not offer (namespaces, shared files/fs, ...)");
+		return -EINVAL;
+	}
+	/* CLONE_VM | CLONE_VFORK (posix_spawn): a fork on the given stack */
+	return do_fork(tf, d, flags, (flags & CLONE_VFORK) ? tf->rsi : 0, tf->rdx, tf->r10);
+}
+
+/* ---------------------------------------------------------------- execve */
+
+static void free_strv(char **v)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	for (i = 0; v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Copy a NULL-terminated array of strings from the program (argv, envp). */
+static long copy_strv(uint64_t p, char ***out, size_t *total)
+{
+	size_t n = 0, cap = 16;
+	char **v = calloc(cap, sizeof(char *));
+
+	*out = NULL;
+	if (!v)
+		return -ENOMEM;
+	for (;;) {
+		uint64_t sp;
+		int err = 0;
+
+		if (!p)
+			break;
+		if (sbx_copy_in(&sp, p + n * 8, 8)) {
+			free_strv(v);
+			return -EFAULT;
+		}
+		if (!sp)
+			break;
+		if (n + 1 >= cap) {
+			char **nv;
+
+			if (cap > ARG_MAX_TOTAL / 8) {
+				free_strv(v);
+				return -E2BIG;
+			}
+			nv = realloc(v, cap * 2 * sizeof(char *));
+			if (!nv) {
+				free_strv(v);
+				return -ENOMEM;
+			}
+			v = nv;
+			memset(v + cap, 0, cap * sizeof(char *));
+			cap *= 2;
+		}
+		v[n] = sbx_copy_string(&S.ua, sp, ARG_MAX_STRLEN, &err);
+		if (!v[n]) {
+			free_strv(v);
+			return err == -ENAMETOOLONG ? -E2BIG : err;
+		}
+		*total += strlen(v[n]) + 1 + sizeof(char *);
+		n++;
+		if (*total > ARG_MAX_TOTAL) {
+			free_strv(v);
+			return -E2BIG;
+		}
+	}
+	v[n] = NULL;
+	*out = v;
+	return 0;
+}
+
+/* Close the program's close-on-exec descriptors, as execve does. */
+static void close_on_exec(void)
+{
+	char buf[4096];
+	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long n;
+
+	if (dfd < 0)
+		return;
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+		long off = 0;
+
+		while (off < n) {
+			struct dirent64 *e = (struct dirent64 *)(buf + off);
+			int fd = atoi(e->d_name);
+
+			off += e->d_reclen;
+			if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dfd || sbx_is_monitor_fd(fd))
+				continue;
+			if (fcntl(fd, F_GETFD) & FD_CLOEXEC) {
+				close(fd);
+				sbx_set_wfd(fd, false);
+			}
+		}
+	}
+	close(dfd);
+}
+
+static long do_execve(struct dune_tf *tf, const struct sc_desc *d, int dirfd, uint64_t upath, uint64_t uargv,
+		      uint64_t uenvp, int flags)
+{
+	char **argv = NULL, **envp = NULL, *path, full[4200], fdp[32];
+	struct sbx_exec x;
+	size_t total = 0;
+	int err = 0, ret;
+
+	if (!S.pol->exec) {
+		deny(tf, d, -EPERM, "policy: exec: false");
+		return -EPERM;
+	}
+	path = sbx_copy_string(&S.ua, upath, SBX_PATH_MAX, &err);
+	if (!path)
+		return err;
+	if (dirfd != AT_FDCWD && sbx_is_monitor_fd(dirfd)) {
+		free(path);
+		return -EBADF;
+	}
+	if (!*path && (flags & AT_EMPTY_PATH)) {
+		snprintf(full, sizeof(full), "%s", sbx_fd_path(dirfd, fdp));	/* fexecve: the program's own fd */
+	} else if (path[0] == '/' || dirfd == AT_FDCWD) {
+		snprintf(full, sizeof(full), "%s", path);
+	} else {
+		char base[4096];
+		ssize_t n = readlink(sbx_fd_path(dirfd, fdp), base, sizeof(base) - 1);
+
+		if (n <= 0) {
+			free(path);
+			return -EBADF;
+		}
+		base[n] = '\0';
+		snprintf(full, sizeof(full), "%s/%s", base, path);
+	}
+	free(path);
+	ret = (int)copy_strv(uargv, &argv, &total);
+	if (!ret)
+		ret = (int)copy_strv(uenvp, &envp, &total);
+	if (ret)
+		goto out;
+	ret = sbx_prepare(full, argv, &x);
+	if (ret) {
+		if (ret == -EACCES)
+			sbx_log_syscall(tf, d, "deny", ret, "cannot execute (policy or permissions)");
+		goto out;
+	}
+	/* the point of no return */
+	sbx_log_event("exec", "\"path\":\"%s\"", x.path);
+	close_on_exec();
+	sbx_sig_reset_for_exec();
+	sbx_arena_reset();
+	ret = sbx_commit(&x, envp, tf);
+	sbx_exec_free(&x);
+	if (ret) {
+		sbx_log_event("exec", "\"decision\":\"kill\",\"reason\":\"loading failed after the old image was gone\","
+			      "\"errno\":%d", -ret);
+		sbx_die_by_signal(SIGSEGV);
+	}
+	free_strv(argv);
+	free_strv(envp);
+	return 0;
+out:
+	free_strv(argv);
+	free_strv(envp);
+	return ret;
+}
+
+/* The whole arena becomes a reservation again: the old program is gone. */
+void sbx_arena_reset(void)
+{
+	long r = dune_syscall6(SYS_mmap, (long)SBX_ARENA_LO, (long)(SBX_ARENA_HI - SBX_ARENA_LO), PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+
+	if (r != (long)SBX_ARENA_LO) {
+		dune_printf("dune-sandbox: cannot reset the arena: %ld\n", r);
+		sbx_exit(SBX_EXIT_ERROR);
+	}
+	dune_flush_tlb();
+	arena_free(&S.ar);
+	arena_init(&S.ar, SBX_ARENA_LO, SBX_ARENA_HI);
+	sbx_mm_reset();
+}
+
+/* ------------------------------------------------------------------ misc */
+
+static void reaped(long pid)
+{
+	int i;
+
+	for (i = 0; i < S.nchildren; i++)
+		if (S.children[i] == pid) {
+			S.children[i] = S.children[--S.nchildren];
+			return;
+		}
+}
+
+void sbx_proc_syscall(struct dune_tf *tf, const struct sc_desc *d)
+{
+	long nr = (long)tf->rax, r;
+
+	switch (nr) {
+	case SYS_exit:
+	case SYS_exit_group:
+		sbx_exit((int)tf->rdi);
+	case SYS_fork:
+		r = do_fork(tf, d, SIGCHLD, 0, 0, 0);
+		break;
+	case SYS_vfork:
+		r = do_fork(tf, d, SIGCHLD, 0, 0, 0);
+		break;
+	case SYS_clone:
+		r = do_clone(tf, d);
+		break;
+	case SYS_clone3:
+		r = -ENOSYS;	/* glibc falls back to clone */
+		break;
+	case SYS_execve:
+		r = do_execve(tf, d, AT_FDCWD, tf->rdi, tf->rsi, tf->rdx, 0);
+		break;
+	case SYS_execveat:
+		r = do_execve(tf, d, (int)tf->rdi, tf->rsi, tf->rdx, tf->r10, (int)tf->r8);
+		break;
+	case SYS_wait4:
+		sbx_generic(tf, d);
+		if ((long)tf->rax > 0)
+			reaped((long)tf->rax);
+		return;
+	case SYS_setpgid:
+		if (tf->rdi && (pid_t)tf->rdi != S.pid && !sbx_signal_target_ok((long)(int)tf->rdi)) {
+			deny(tf, d, -EPERM, "process group of a process outside the sandbox");
+			return;
+		}
+		sbx_generic(tf, d);
+		return;
+	default:
+		sbx_generic(tf, d);
+		return;
+	}
+	SET_RET(tf, r);
+}
