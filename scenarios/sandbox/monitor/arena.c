@@ -17,6 +17,12 @@ void arena_init(struct arena *a, uint64_t lo, uint64_t hi)
 	a->mmap_top = hi;
 }
 
+void arena_set_hole(struct arena *a, uint64_t lo, uint64_t hi)
+{
+	a->hole_lo = lo;
+	a->hole_hi = hi;
+}
+
 void arena_free(struct arena *a)
 {
 	free(a->r);
@@ -162,27 +168,49 @@ bool arena_overlaps(const struct arena *a, uint64_t s, uint64_t e)
 
 bool arena_contains(const struct arena *a, uint64_t s, uint64_t e)
 {
-	return s >= a->lo && e <= a->hi && s <= e;
+	if (s < a->lo || e > a->hi || s > e)
+		return false;
+	return !(a->hole_hi > a->hole_lo && s < a->hole_hi && e > a->hole_lo);
 }
 
-/* The highest len-byte range inside the free gap [g0, g1), outside the brk zone; 0 if none. */
+/* The highest len-byte range inside the free gap [g0, g1), outside the brk zone and the hole; 0 if none. */
 static uint64_t place(const struct arena *a, uint64_t g0, uint64_t g1, uint64_t len)
 {
-	uint64_t b0 = a->brk_lo, b1 = a->brk_hi;
+	uint64_t z0[2] = { a->brk_lo, a->hole_lo }, z1[2] = { a->brk_hi, a->hole_hi };
+	uint64_t top = g1;
+	int k;
 
-	if (g1 <= g0)
-		return 0;
-	if (b1 > b0 && b0 < g1 && b1 > g0) {
-		/* the gap minus the brk zone: [max(g0, b1), g1) above it, [g0, min(g1, b0)) below */
-		uint64_t up0 = b1 > g0 ? b1 : g0, lo1 = b0 < g1 ? b0 : g1;
+	/* walk down from g1: a blocked zone overlapping [.., top) moves top below it */
+	for (;;) {
+		uint64_t bottom = g0;
+		bool moved = false;
 
-		if (g1 > up0 && g1 - up0 >= len)
-			return g1 - len;
-		if (lo1 > g0 && lo1 - g0 >= len)
-			return lo1 - len;
-		return 0;
+		if (top <= g0)
+			return 0;
+		for (k = 0; k < 2; k++) {
+			if (z1[k] <= z0[k] || z0[k] >= top || z1[k] <= g0)
+				continue;
+			if (z1[k] >= top) {	/* the zone reaches top: go below it */
+				top = z0[k];
+				moved = true;
+				break;
+			}
+			if (z1[k] > bottom)
+				bottom = z1[k];	/* the free part above this zone */
+		}
+		if (moved)
+			continue;
+		if (top - bottom >= len)
+			return top - len;
+		/* not enough above the highest zone below top: continue under it */
+		if (bottom == g0)
+			return 0;
+		for (k = 0; k < 2; k++)
+			if (z1[k] == bottom && z1[k] > z0[k]) {
+				top = z0[k];
+				break;
+			}
 	}
-	return g1 - g0 >= len ? g1 - len : 0;
 }
 
 uint64_t arena_find(const struct arena *a, uint64_t len, bool below2g)

@@ -295,12 +295,15 @@ static int check_buf(const struct sbx_uaccess *u, struct sbx_checked *c, uint64_
 {
 	uint64_t len = c->a[l];
 
+	uint64_t room;
+
 	if (!p || !len)
 		return 0;
-	if (!sbx_range_ok(u, p, 0) || p == u->hi)
+	room = sbx_room(u, p);
+	if (!room)
 		return -EFAULT;
-	if (len > u->hi - p)
-		c->a[l] = u->hi - p;
+	if (len > room)
+		c->a[l] = room;
 	return 0;
 }
 
@@ -389,7 +392,7 @@ static int check_one(const struct sc_desc *d, int i, const struct sbx_uaccess *u
 		if (len > u->hi || p + len < p)
 			return -ENOMEM;
 		end = (p + len + 4095) & ~4095ULL;
-		return start >= u->lo && end <= u->hi ? 0 : -ENOMEM;
+		return sbx_range_ok(u, start, end - start) ? 0 : -ENOMEM;
 	}
 	case A_SIGSET:
 		if (!p || c->a[a->param] != 8)

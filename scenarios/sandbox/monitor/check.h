@@ -4,8 +4,9 @@
  * the program's memory before the host kernel sees it.
  *
  * The rule is simple so that it can hold: the program's memory is one fixed
- * address range (the arena, [lo, hi)); the monitor never has memory there
- * and the program never gets memory anywhere else.  A pointer argument is
+ * address range (the arena, [lo, hi), less the window [hole_lo, hole_hi)
+ * where the monitor's own image and heap live); the monitor never has
+ * memory in the arena and the program never gets memory anywhere else.  A pointer argument is
  * accepted only if every byte the kernel may touch through it lies in the
  * arena (NULL is passed on: page 0 is never mapped, so the kernel answers
  * EFAULT or treats it as "absent" exactly as it would natively).  Lengths
@@ -13,8 +14,9 @@
  * socklen_t value-results) are copied into the monitor first and the kernel
  * gets the copies, so a second thread cannot change them after the check.
  * Strings and paths are copied too.  A buffer whose length is a register
- * argument is clamped to the arena's end (the kernel writes at most that
- * much; a read(2) with a huge count behaves as natively).
+ * argument is clamped to the end of the program's part of the range (the
+ * kernel writes at most that much; a read(2) with a huge count behaves as
+ * natively).
  */
 #ifndef SBX_CHECK_H
 #define SBX_CHECK_H
@@ -29,7 +31,8 @@
 #define SBX_IOV_MAX	1024	/* UIO_MAXIOV */
 
 struct sbx_uaccess {
-	uintptr_t lo, hi;	/* the program's address range */
+	uintptr_t lo, hi;	/* the program's address range... */
+	uintptr_t hole_lo, hole_hi;	/* ...minus this one (the monitor's image and heap); may be empty */
 	/* fault-safe copy from the program's memory: 0 or -EFAULT */
 	int (*copy_in)(void *dst, uintptr_t src, size_t len, void *ctx);
 	/* fault-safe copy to the program's memory: 0 or -EFAULT */
@@ -61,10 +64,28 @@ struct sbx_checked {
 	int bad_arg;		/* on failure: the argument at fault (for the log), else -1 */
 };
 
-/* Is [p, p+len) inside the program's memory?  len 0: p anywhere in [lo, hi]. */
+/* Is [p, p+len) inside the program's memory?  len 0: p anywhere in [lo, hi] outside the hole. */
 static inline bool sbx_range_ok(const struct sbx_uaccess *u, uint64_t p, uint64_t len)
 {
-	return p >= u->lo && p <= u->hi && len <= u->hi - p;
+	if (p < u->lo || p > u->hi || len > u->hi - p)
+		return false;
+	if (u->hole_hi > u->hole_lo && p < u->hole_hi && p + len > u->hole_lo)
+		return false;
+	return !(len == 0 && p >= u->hole_lo && p < u->hole_hi);
+}
+
+/* How many bytes from p on are the program's (0 if p is not): the end of its part of the range. */
+static inline uint64_t sbx_room(const struct sbx_uaccess *u, uint64_t p)
+{
+	if (p < u->lo || p >= u->hi)
+		return 0;
+	if (u->hole_hi > u->hole_lo) {
+		if (p >= u->hole_lo && p < u->hole_hi)
+			return 0;
+		if (p < u->hole_lo)
+			return u->hole_lo - p;
+	}
+	return u->hi - p;
 }
 
 /*

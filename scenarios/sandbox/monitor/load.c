@@ -282,7 +282,7 @@ int sbx_commit(struct sbx_exec *x, char *const envp[], struct dune_tf *tf)
 	span_of(&x->prog, &lo, &hi, &align);
 	if (x->prog.ehdr.e_type == ET_EXEC) {
 		base = lo;
-		if (lo < SBX_ARENA_LO || hi > stack_lo - SBX_STACK_GAP) {
+		if (!arena_contains(&S.ar, lo, hi) || hi > stack_lo - SBX_STACK_GAP) {
 			sbx_log_event("exec", "\"path\":\"%s\",\"decision\":\"deny\",\"reason\":\"linked at 0x%llx, outside "
 				      "the program's arena\"", x->path, (unsigned long long)lo);
 			return -ENOEXEC;
@@ -298,6 +298,8 @@ int sbx_commit(struct sbx_exec *x, char *const envp[], struct dune_tf *tf)
 	S.brk_start = S.brk_cur = PG_UP(img.prog.end);
 	S.ar.brk_lo = S.brk_start;
 	S.ar.brk_hi = S.brk_start + SBX_BRK_MAX < stack_lo ? S.brk_start + SBX_BRK_MAX : stack_lo;
+	if (S.brk_start < SBX_HOLE_LO && S.ar.brk_hi > SBX_HOLE_LO)
+		S.ar.brk_hi = SBX_HOLE_LO;	/* a break below the monitor's window ends at it */
 
 	/* the stack at the top of the arena, a guard gap below it, mmaps below that */
 	ret = sbx_mm_map_fixed(stack_lo, SBX_STACK_SIZE, PROT_READ | PROT_WRITE,

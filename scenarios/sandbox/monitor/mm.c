@@ -287,7 +287,7 @@ static long do_brk(uint64_t want)
 	uint64_t cur = S.brk_cur, old_top = PAGE_UP(cur), new_top = PAGE_UP(want);
 	int r;
 
-	if (!want || want < S.brk_start || want > S.brk_start + SBX_BRK_MAX)
+	if (!want || want < S.brk_start || want > S.ar.brk_hi)
 		return (long)cur;
 	if (new_top > old_top) {
 		if (arena_overlaps(&S.ar, old_top, new_top))

@@ -300,19 +300,25 @@ out:
 	return ret;
 }
 
-/* The whole arena becomes a reservation again: the old program is gone. */
+/* The whole arena becomes a reservation again (both parts, never the monitor's window). */
 void sbx_arena_reset(void)
 {
-	long r = dune_syscall6(SYS_mmap, (long)SBX_ARENA_LO, (long)(SBX_ARENA_HI - SBX_ARENA_LO), PROT_NONE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	static const uint64_t part[2][2] = { { SBX_ARENA_LO, SBX_HOLE_LO }, { SBX_HOLE_HI, SBX_ARENA_HI } };
+	int i;
 
-	if (r != (long)SBX_ARENA_LO) {
-		dune_printf("dune-sandbox: cannot reset the arena: %ld\n", r);
-		sbx_exit(SBX_EXIT_ERROR);
+	for (i = 0; i < 2; i++) {
+		long r = dune_syscall6(SYS_mmap, (long)part[i][0], (long)(part[i][1] - part[i][0]), PROT_NONE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+
+		if (r != (long)part[i][0]) {
+			dune_printf("dune-sandbox: cannot reset the arena: %ld\n", r);
+			sbx_exit(SBX_EXIT_ERROR);
+		}
 	}
 	dune_flush_tlb();
 	arena_free(&S.ar);
 	arena_init(&S.ar, SBX_ARENA_LO, SBX_ARENA_HI);
+	arena_set_hole(&S.ar, SBX_HOLE_LO, SBX_HOLE_HI);
 	sbx_mm_reset();
 }
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -589,7 +590,7 @@ static int count_user(const void *arg, ptent_t *pte, void *va)
 
 	if (!(*pte & PTE_U))
 		return 0;
-	if (a >= SBX_ARENA_LO && a < SBX_ARENA_HI) {
+	if (a >= SBX_ARENA_LO && a < SBX_ARENA_HI && !(a >= SBX_HOLE_LO && a < SBX_HOLE_HI)) {
 		u->inside++;
 	} else {
 		if (!u->outside)
@@ -648,6 +649,27 @@ void sbx_verify_report(const char *when)
 }
 
 /* ------------------------------------------------------------- startup */
+
+/* PROT_NONE over the arena's two parts; the monitor's window in between is left alone. */
+static int reserve_arena(void)
+{
+	static const uint64_t part[2][2] = { { SBX_ARENA_LO, SBX_HOLE_LO }, { SBX_HOLE_HI, SBX_ARENA_HI } };
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		void *p = mmap((void *)part[i][0], part[i][1] - part[i][0], PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+
+		if (p != (void *)part[i][0]) {
+			if (p != MAP_FAILED) {
+				munmap(p, part[i][1] - part[i][0]);
+				errno = EEXIST;
+			}
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static void __attribute__((noreturn)) usage(int status)
 {
@@ -846,13 +868,12 @@ int main(int argc, char **argv)
 	S.nprocs = p;
 	*S.nprocs = 1;
 
-	/* the arena: reserved before anything else can be placed there */
-	p = mmap((void *)SBX_ARENA_LO, SBX_ARENA_HI - SBX_ARENA_LO, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-	if (p != (void *)SBX_ARENA_LO)
-		fail(SBX_EXIT_ERROR, "cannot reserve the program's arena %#llx-%#llx: %s",
-		     SBX_ARENA_LO, SBX_ARENA_HI, p == MAP_FAILED ? strerror(errno) : "placed elsewhere");
+	/* the arena (both parts, around the monitor's window): reserved before anything can land there */
+	if (reserve_arena())
+		fail(SBX_EXIT_ERROR, "cannot reserve the program's arena %#llx-%#llx: %s (is the monitor linked at %#llx?)",
+		     SBX_ARENA_LO, SBX_ARENA_HI, strerror(errno), SBX_MONITOR);
 	arena_init(&S.ar, SBX_ARENA_LO, SBX_ARENA_HI);
+	arena_set_hole(&S.ar, SBX_HOLE_LO, SBX_HOLE_HI);
 
 	if (fill_low_fds(filled))
 		fail(SBX_EXIT_ERROR, "/dev/null: %s", strerror(errno));
@@ -878,6 +899,8 @@ int main(int argc, char **argv)
 	drop_compat_segment();
 	S.ua.lo = SBX_ARENA_LO;
 	S.ua.hi = SBX_ARENA_HI;
+	S.ua.hole_lo = SBX_HOLE_LO;
+	S.ua.hole_hi = SBX_HOLE_HI;
 	S.ua.copy_in = ua_copy_in;
 	S.ua.copy_out = ua_copy_out;
 	S.ua.monitor_fd = ua_monitor_fd;

@@ -2,18 +2,23 @@
  * sbx.h - the monitor's internals shared by its files (Dune side).
  *
  * Address space of a dune-sandbox process:
- *   [SBX_ARENA_LO, SBX_ARENA_HI)   the program's arena: everything it maps,
- *                                  its image, stack and break; the rest of
- *                                  it is reserved PROT_NONE by the monitor
- *   [SBX_ARENA_HI, SBX_MONITOR)    never mapped (a guard)
- *   SBX_MONITOR ...                the monitor (linked there, -Ttext-segment)
- *   mmap area, stack               the monitor's heap, libdune, its stacks
+ *   [SBX_ARENA_LO, SBX_HOLE_LO)    the program's arena (its part below 1 GiB:
+ *                                  ET_EXEC images at 0x400000, their break)
+ *   [SBX_HOLE_LO, SBX_HOLE_HI)     the monitor: linked at 1 GiB (static, non-PIE:
+ *                                  below 2 GiB for the small code model), its
+ *                                  data and its brk heap; never the program's
+ *   [SBX_HOLE_HI, SBX_ARENA_HI)    the program's arena again: PIEs at 64 GiB,
+ *                                  mmaps top down, the stack at the top
+ *   mmap area, stack               the monitor's other memory, libdune's
+ * What the program has not mapped in its arena is reserved PROT_NONE by the
+ * monitor, so no memory of the monitor's can ever be placed there.
  */
 #ifndef SBX_SBX_H
 #define SBX_SBX_H
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -27,11 +32,12 @@
 
 #define SBX_ARENA_LO	0x10000ULL		/* mmap_min_addr */
 #define SBX_ARENA_HI	0x4000000000ULL		/* 256 GiB */
-#define SBX_MONITOR	0x6000000000ULL		/* where the Makefile links dune-sandbox */
+#define SBX_HOLE_LO	0x40000000ULL		/* the monitor's window: where the Makefile links it... */
+#define SBX_HOLE_HI	0x80000000ULL		/* ...and room for its brk heap */
+#define SBX_MONITOR	SBX_HOLE_LO
 #define SBX_STACK_SIZE	(8ULL << 20)
 #define SBX_STACK_GAP	(1ULL << 20)		/* between the stack and the highest mmap */
 #define SBX_BRK_MAX	(4ULL << 30)		/* room kept for the program break */
-#define SBX_PIE_BASE	0x555555554000ULL	/* unused: PIEs go at SBX_PIE_LOW */
 #define SBX_PIE_LOW	0x1000000000ULL		/* 64 GiB: where a PIE program is loaded */
 #define SBX_FD_BASE	960			/* fds >= this are the monitor's */
 #define SBX_FD_LIMIT	1024
@@ -86,6 +92,15 @@ _Static_assert(sizeof(struct rt_sigframe) == 440, "rt_sigframe is 440 bytes");
 #define UC_STRICT_RESTORE_SS	0x4
 #define FP_XSTATE_MAGIC1	0x46505853U
 #define FP_XSTATE_MAGIC2	0x46505845U
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM		(1U << 31)
+#endif
+#ifndef PROT_SEM
+#define PROT_SEM		0x8
+#endif
+#ifndef MADV_SOFT_OFFLINE
+#define MADV_SOFT_OFFLINE	101
+#endif
 #ifndef SA_RESTORER
 #define SA_RESTORER		0x04000000
 #endif

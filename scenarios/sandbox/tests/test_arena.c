@@ -52,6 +52,14 @@ static void find_is_top_down_and_avoids_brk(void)
 	CHECK(p && p + 0x1000 <= (2ULL << 30));
 	p = arena_find(&a, 0x1000, false);
 	CHECK(p == 0x4000000000ULL - 0x1000);
+	/* the monitor's window is never handed out, nor counted as inside */
+	arena_set_hole(&a, 0x40000000, 0x80000000);
+	CHECK(!arena_contains(&a, 0x3ffff000, 0x40001000) && arena_contains(&a, 0x3ffff000, 0x40000000) &&
+	      arena_contains(&a, 0x80000000, 0x80001000));
+	a.mmap_top = 0x80010000;
+	CHECK(arena_find(&a, 0x10000, false) == 0x80000000);
+	CHECK(arena_find(&a, 0x20000, false) == 0x40000000 - 0x20000);	/* does not fit above: below it */
+	a.mmap_top = 0x4000000000ULL;
 	/* nothing fits */
 	CHECK(arena_find(&a, 0x5000000000ULL, false) == 0);
 	CHECK(arena_find(&a, 123, false) == 0);
@@ -70,6 +78,7 @@ static void random_against_oracle(void)
 	arena_init(&a, base, base + NPG * PG);
 	a.brk_lo = base + 100 * PG;
 	a.brk_hi = base + 200 * PG;
+	arena_set_hole(&a, base + 600 * PG, base + 700 * PG);
 	for (step = 0; step < 20000 && errors < 5; step++) {
 		uint64_t s, n, i, used = 0;
 		int op;
@@ -93,7 +102,7 @@ static void random_against_oracle(void)
 				uint64_t k = (p - base) / PG;
 
 				for (i = k; i < k + n; i++)
-					if (pages[i] || (i >= 100 && i < 200)) {
+					if (pages[i] || (i >= 100 && i < 200) || (i >= 600 && i < 700)) {
 						errors++;
 						printf("  find gave a used page %llu\n", (unsigned long long)i);
 						break;
@@ -103,7 +112,7 @@ static void random_against_oracle(void)
 				uint64_t run = 0;
 
 				for (i = 16; i < NPG; i++) {
-					run = (pages[i] || (i >= 100 && i < 200)) ? 0 : run + 1;
+					run = (pages[i] || (i >= 100 && i < 200) || (i >= 600 && i < 700)) ? 0 : run + 1;
 					if (run >= n) {
 						errors++;
 						printf("  find missed a gap of %llu pages\n", (unsigned long long)n);

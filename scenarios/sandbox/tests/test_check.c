@@ -19,7 +19,7 @@
 #define MON_FD		950
 
 static uint8_t *arena;		/* the "program's memory" of these tests */
-static uintptr_t lo, hi, hole_lo, hole_hi;
+static uintptr_t lo, hi, gap_lo, gap_hi, mon_lo, mon_hi;	/* gap: unmapped page; mon: the monitor's window */
 static uint8_t monitor_mem[4096];
 static int outside_reads;
 static struct sbx_uaccess U;
@@ -27,11 +27,11 @@ static struct sbx_uaccess U;
 static int m_copy_in(void *dst, uintptr_t src, size_t n, void *ctx)
 {
 	(void)ctx;
-	if (src < lo || src + n > hi || src + n < src) {
+	if (src < lo || src + n > hi || src + n < src || (src < mon_hi && src + n > mon_lo)) {
 		outside_reads++;	/* the checker must never ask for this */
 		return -EFAULT;
 	}
-	if (src < hole_hi && src + n > hole_lo)
+	if (src < gap_hi && src + n > gap_lo)
 		return -EFAULT;		/* an unmapped page inside the arena */
 	memcpy(dst, (void *)src, n);
 	return 0;
@@ -40,7 +40,7 @@ static int m_copy_in(void *dst, uintptr_t src, size_t n, void *ctx)
 static int m_copy_out(uintptr_t dst, const void *src, size_t n, void *ctx)
 {
 	(void)ctx;
-	if (dst < lo || dst + n > hi) {
+	if (dst < lo || dst + n > hi || (dst < mon_hi && dst + n > mon_lo)) {
 		outside_reads++;
 		return -EFAULT;
 	}
@@ -71,10 +71,14 @@ static void setup(void)
 	}
 	lo = (uintptr_t)arena;
 	hi = lo + ARENA_SIZE;
-	hole_lo = lo + 0x80000;
-	hole_hi = hole_lo + 4096;
+	gap_lo = lo + 0x80000;
+	gap_hi = gap_lo + 4096;
+	mon_lo = lo + 0xe0000;
+	mon_hi = lo + 0xf0000;
 	U.lo = lo;
 	U.hi = hi;
+	U.hole_lo = mon_lo;
+	U.hole_hi = mon_hi;
 	U.copy_in = m_copy_in;
 	U.copy_out = m_copy_out;
 	U.monitor_fd = m_monitor_fd;
@@ -310,6 +314,7 @@ static void bad_pointers_are_refused(void)
 		0xffff800000001000ULL,		/* the kernel's half */
 		0x0000800000000000ULL,		/* just past user space */
 		0xfffffffffffffff0ULL,		/* wraps around */
+		1,				/* filled in: inside the monitor's window */
 	};
 	int nr, i, checked = 0, calls = 0;
 	size_t b;
@@ -328,7 +333,7 @@ static void bad_pointers_are_refused(void)
 			any = true;
 			for (b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
 				struct sbx_checked c;
-				uint64_t a[6], v = bad[b] ? bad[b] : hi;
+				uint64_t a[6], v = bad[b] == 1 ? mon_lo + 0x100 : bad[b] ? bad[b] : hi;
 				int r;
 
 				good_args(d, a);
@@ -379,6 +384,11 @@ static void straddling_structs_are_refused(void)
 			a[i] = hi - 2;	/* two bytes left: every struct here is bigger */
 			r = sbx_check(d, a, &U, &c);
 			CHECK_MSG(r == -EFAULT, "%s.%s straddling the end: %d", d->name, d->args[i].name, r);
+			sbx_checked_free(&c);
+			good_args(d, a);
+			a[i] = mon_lo - 2;	/* running into the monitor's window */
+			r = sbx_check(d, a, &U, &c);
+			CHECK_MSG(r == -EFAULT, "%s.%s straddling the monitor: %d", d->name, d->args[i].name, r);
 			sbx_checked_free(&c);
 			n++;
 		}
@@ -539,6 +549,13 @@ static void buffers_are_clamped_to_the_arena(void)
 	a[1] = hi;	/* nothing left at all */
 	CHECK(sbx_check(rd, a, &U, &c) == -EFAULT);
 	sbx_checked_free(&c);
+	a[1] = mon_lo - 64;	/* up to the monitor's window, not into it */
+	a[2] = 1ULL << 40;
+	CHECK(sbx_check(rd, a, &U, &c) == 0 && c.a[2] == 64);
+	sbx_checked_free(&c);
+	a[1] = mon_lo + 64;
+	CHECK(sbx_check(rd, a, &U, &c) == -EFAULT);
+	sbx_checked_free(&c);
 	a[1] = 0;	/* NULL goes to the kernel, which says EFAULT itself */
 	CHECK(sbx_check(rd, a, &U, &c) == 0 && c.a[1] == 0);
 	sbx_checked_free(&c);
@@ -557,7 +574,7 @@ static void strings_are_copied(void)
 	CHECK(c.str[1] && !strcmp(c.str[1], "/tmp/x") && c.a[1] == (uintptr_t)c.str[1]);
 	sbx_checked_free(&c);
 	/* a path running into an unmapped page */
-	s = (char *)(hole_lo - 3);
+	s = (char *)(gap_lo - 3);
 	memcpy(s, "abc", 3);
 	a[1] = (uintptr_t)s;
 	CHECK(sbx_check(un, a, &U, &c) == -EFAULT);
