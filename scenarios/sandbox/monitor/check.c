@@ -61,33 +61,47 @@ void sbx_checked_free(struct sbx_checked *c)
 
 char *sbx_copy_string(const struct sbx_uaccess *u, uint64_t p, size_t max, int *err)
 {
-	char *s;
-	size_t n = 0;
+	size_t n = 0, cap = 256;
+	char *s, *t;
 
 	if (!p || !sbx_range_ok(u, p, 1)) {
 		*err = -EFAULT;
 		return NULL;
 	}
-	s = malloc(max);
+	s = malloc(cap);
 	if (!s) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	/* chunk by chunk up to a page boundary: a string may end just before unmapped memory */
+	/* chunk by chunk up to page boundaries: a string may end just before unmapped memory */
 	while (n < max) {
 		size_t chunk = 4096 - ((p + n) & 4095);
 		char *nul;
 
 		if (chunk > max - n)
 			chunk = max - n;
+		if (chunk > 256)
+			chunk = 256;
+		if (n + chunk > cap) {
+			cap = cap * 2 < max ? cap * 2 : max;
+			t = realloc(s, cap);
+			if (!t) {
+				free(s);
+				*err = -ENOMEM;
+				return NULL;
+			}
+			s = t;
+		}
 		if (!sbx_range_ok(u, p + n, chunk) || u->copy_in(s + n, p + n, chunk, u->ctx)) {
 			free(s);
 			*err = -EFAULT;
 			return NULL;
 		}
 		nul = memchr(s + n, '\0', chunk);
-		if (nul)
-			return s;
+		if (nul) {
+			t = realloc(s, (size_t)(nul - s) + 1);
+			return t ? t : s;
+		}
 		n += chunk;
 	}
 	free(s);
