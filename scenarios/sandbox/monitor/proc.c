@@ -98,6 +98,7 @@ static long do_fork(struct dune_tf *tf, const struct sc_desc *d, unsigned long f
 	if (pid == 0) {
 		/* the child: a new Dune process resuming here */
 		wrmsr64(MSR_KERNEL_GS_BASE, kgs);
+		sbx_drop_compat_segment();	/* the fresh vCPU has a fresh GDT */
 		S.pid = getpid();
 		S.nchildren = 0;
 		r3->tid = (int)syscall(SYS_gettid);

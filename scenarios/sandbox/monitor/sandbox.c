@@ -402,6 +402,8 @@ static void on_syscall(struct dune_tf *tf)
 		return;
 	}
 	S.nsyscalls++;
+	r3->sys_nr = (long)nr;
+	r3->at_syscall = true;
 	d = sbx_syscall(nr);
 	if (!d) {
 		sbx_log_syscall(tf, NULL, "deny", -ENOSYS, "no such system call");
@@ -739,8 +741,14 @@ static void free_low_fds(uint64_t *filled)
 			close(fd);
 }
 
-/* Ring 3 must not reach a 32-bit code segment (SYSCALL there would jump to CSTAR in ring 0). */
-static void drop_compat_segment(void)
+/*
+ * Ring 3 must not reach a 32-bit code segment: SYSCALL from compatibility
+ * mode jumps to CSTAR in ring 0 on the program's stack (libdune sets no
+ * CSTAR), and the exception that follows would write its frame wherever
+ * ring 3 pointed rsp.  libdune's GDT has one (0x23, for Linux-compatible
+ * selectors); the monitor removes it on every vCPU it runs ring 3 on.
+ */
+void sbx_drop_compat_segment(void)
 {
 	struct { uint16_t limit; uint64_t base; } __attribute__((packed)) gdtr;
 	uint64_t *gdt;
@@ -750,14 +758,15 @@ static void drop_compat_segment(void)
 	gdt = (uint64_t *)(uintptr_t)gdtr.base;
 	for (i = 1; i < ((unsigned)gdtr.limit + 1) / 8; i++) {
 		uint64_t e = gdt[i];
-		bool present = e >> 47 & 1, code = (e >> 43 & 3) == 3, dpl3 = (e >> 45 & 3) == 3, l = e >> 53 & 1;
+		bool present = e >> 47 & 1, s = e >> 44 & 1, code = e >> 43 & 1, dpl3 = (e >> 45 & 3) == 3;
+		bool l = e >> 53 & 1;
 
-		if ((e >> 44 & 1) == 0) {	/* a system descriptor (the TSS, 16 bytes) */
-			i++;
+		if (present && !s) {
+			i++;	/* a system descriptor (the TSS) takes 16 bytes */
 			continue;
 		}
-		if (present && code && dpl3 && !l)
-			gdt[i] = 0;
+		if (present && s && code && dpl3 && !l)
+			gdt[i] = 0;	/* not loaded in any segment register: safe to drop */
 	}
 }
 
@@ -896,7 +905,7 @@ int main(int argc, char **argv)
 		fail(SBX_EXIT_ERROR, "dune_enter: %s", strerror(-r));
 
 	/* ---- ring 0 from here on ---- */
-	drop_compat_segment();
+	sbx_drop_compat_segment();
 	S.ua.lo = SBX_ARENA_LO;
 	S.ua.hi = SBX_ARENA_HI;
 	S.ua.hole_lo = SBX_HOLE_LO;

@@ -164,6 +164,7 @@ void sbx_die_by_signal(int sig) __attribute__((noreturn));
 int sbx_copy_in(void *dst, uint64_t src, size_t n);
 int sbx_copy_out(uint64_t dst, const void *src, size_t n);
 void sbx_verify_report(const char *when);
+void sbx_drop_compat_segment(void);
 
 /* load.c */
 int sbx_load(const char *path, int fd, char *const argv[], char *const envp[], struct dune_tf *tf);
