@@ -2,7 +2,7 @@
  * sbx-run: the driver of the sandbox scenario's rows (runs in the guest, natively).
  *
  *   sbx-run compare NAME [--reps N] [--policy P] [--stdin FILE] [--cwd DIR] [--gen FILE BYTES]...
- *                   [--clean DIR]... -- PROGRAM ARGS...
+ *                   [--write FILE TEXT]... [--clean DIR]... -- PROGRAM ARGS...
  *       Runs PROGRAM natively and under dune-sandbox, alternately, N times each; stdout, stderr
  *       and the exit status (code or signal) must be byte-for-byte identical every time.  Emits
  *       the wall-clock times as DUNELAB-METRIC NAME (variants linux and dune, unit ms).
@@ -161,6 +161,14 @@ static void gen(const char *path, long bytes)
 			n += fprintf(f, "%llu\n", (unsigned long long)(x >> 44));
 	}
 	fclose(f);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f))
+		fail("cannot write %s", path);
 }
 
 static void rm_rf_contents(const char *dir)
@@ -516,6 +524,360 @@ static int do_hostile(int argc, char **argv)
 	return failures ? 1 : 0;
 }
 
+/* ------------------------------------------------------------------ web */
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+struct conn {
+	int fd;
+	size_t got, want;	/* response bytes read, expected (0: headers not complete yet) */
+	char hdr[2048];
+	size_t hlen;
+	bool keep;
+};
+
+static int connect_to(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int send_get(struct conn *c, int port, const char *path)
+{
+	char req[512];
+	int n;
+
+	if (c->fd < 0)
+		c->fd = connect_to(port);
+	if (c->fd < 0)
+		return -1;
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n", path);
+	if (write(c->fd, req, (size_t)n) != n) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	c->got = c->want = c->hlen = 0;
+	return 0;
+}
+
+/*
+ * Closed-loop load: `clients` connections each send GET path, read the whole response (Content-Length),
+ * and send the next (reconnecting if the server closes).  Returns completed requests per second over
+ * `seconds`; *bad counts responses that were not "200" with the expected body length.
+ */
+static double load(int port, const char *path, size_t body, int clients, double seconds, int *bad)
+{
+	struct conn *c = calloc((size_t)clients, sizeof(*c));
+	struct pollfd *pf = calloc((size_t)clients, sizeof(*pf));
+	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9);
+	long done = 0;
+	int i;
+	char buf[65536];
+
+	*bad = 0;
+	for (i = 0; i < clients; i++) {
+		c[i].fd = -1;
+		send_get(&c[i], port, path);
+	}
+	while (now_ns() < end) {
+		for (i = 0; i < clients; i++) {
+			pf[i].fd = c[i].fd;
+			pf[i].events = POLLIN;
+		}
+		if (poll(pf, (nfds_t)clients, 100) <= 0)
+			continue;
+		for (i = 0; i < clients; i++) {
+			ssize_t n;
+
+			if (c[i].fd < 0) {
+				send_get(&c[i], port, path);
+				continue;
+			}
+			if (!(pf[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(c[i].fd, buf, sizeof(buf));
+			if (n <= 0) {
+				close(c[i].fd);
+				c[i].fd = -1;
+				if (c[i].hlen || c[i].got)
+					(*bad)++;	/* closed mid-response */
+				send_get(&c[i], port, path);
+				continue;
+			}
+			if (!c[i].want) {
+				size_t take = (size_t)n < sizeof(c[i].hdr) - 1 - c[i].hlen ? (size_t)n : sizeof(c[i].hdr) - 1 - c[i].hlen;
+				char *e, *cl;
+
+				memcpy(c[i].hdr + c[i].hlen, buf, take);
+				c[i].hlen += take;
+				c[i].hdr[c[i].hlen] = 0;
+				e = strstr(c[i].hdr, "\r\n\r\n");
+				if (!e)
+					continue;
+				cl = strcasestr(c[i].hdr, "content-length:");
+				if (strncmp(c[i].hdr, "HTTP/1.", 7) || strncmp(c[i].hdr + 9, "200", 3) || !cl ||
+				    (size_t)atol(cl + 15) != body)
+					(*bad)++;
+				c[i].keep = !strcasestr(c[i].hdr, "connection: close") && strncmp(c[i].hdr, "HTTP/1.0", 8);
+				c[i].want = (size_t)(e + 4 - c[i].hdr) + body;
+				c[i].got = c[i].hlen - take + (size_t)n;	/* bytes of this response so far */
+			} else {
+				c[i].got += (size_t)n;
+			}
+			if (c[i].want && c[i].got >= c[i].want) {
+				done++;
+				if (!c[i].keep) {
+					close(c[i].fd);
+					c[i].fd = -1;
+				}
+				send_get(&c[i], port, path);
+			}
+		}
+	}
+	for (i = 0; i < clients; i++)
+		if (c[i].fd >= 0)
+			close(c[i].fd);
+	free(c);
+	free(pf);
+	return (double)done / ((double)(now_ns() - t0) / 1e9);
+}
+
+static bool wait_port(int port, pid_t server, double seconds)
+{
+	uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
+
+	while (now_ns() < end) {
+		int fd = connect_to(port), st;
+
+		if (fd >= 0) {
+			close(fd);
+			return true;
+		}
+		if (waitpid(server, &st, WNOHANG) == server)
+			return false;
+		usleep(100000);
+	}
+	return false;
+}
+
+/* One GET, whole response, for the byte-for-byte check of what the server sends. */
+static char *fetch(int port, const char *path, size_t *len)
+{
+	int fd = connect_to(port);
+	char req[512], *buf = malloc(1 << 22);
+	size_t n = 0;
+	ssize_t r;
+
+	*len = 0;
+	if (fd < 0 || !buf) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (write(fd, req, strlen(req)) < 0) {
+		close(fd);
+		free(buf);
+		return NULL;
+	}
+	while (n < (1 << 22) && (r = read(fd, buf + n, (1 << 22) - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	*len = n;
+	return buf;
+}
+
+/*
+ * sbx-run web NAME --port P --path /file --body BYTES --www DIR [--clients 1,8] [--seconds S] [--reps N]
+ *                 [--policy P] [--mkdir DIR]... [--write FILE TEXT]... -- SERVER ARGS...
+ * Serves a generated file of BYTES from DIR with SERVER natively, then under dune-sandbox; a closed-loop
+ * load of each client count for S seconds; the body must come back byte for byte; req/s are emitted as
+ * NAME-1 (one client) and NAME-many (the other count), variants linux and dune.
+ */
+static int do_web(int argc, char **argv)
+{
+	const char *name = argv[0], *path = "/index.html", *www = "/tmp/sbx-www", *policy = "webserver";
+	int port = 8080, reps = 2, clients[8] = { 1 }, nclients = 1, i, k, v, ns = 0;
+	double seconds = 5, rps[2][8][16];
+	long body = 4096;
+	char **prog = NULL, *sargv[MAXARGS + 16], sandbox[4200], file[4200], logp[] = "/tmp/sbx-run-log-XXXXXX";
+	char *ref = NULL;
+	size_t reflen = 0;
+	int lfd;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			prog = argv + i + 1;
+			break;
+		} else if (!strcmp(argv[i], "--port") && i + 1 < argc)
+			port = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--path") && i + 1 < argc)
+			path = argv[++i];
+		else if (!strcmp(argv[i], "--body") && i + 1 < argc)
+			body = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--www") && i + 1 < argc)
+			www = argv[++i];
+		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+			seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--policy") && i + 1 < argc)
+			policy = argv[++i];
+		else if (!strcmp(argv[i], "--write") && i + 2 < argc) {
+			write_file(argv[i + 1], argv[i + 2]);
+			i += 2;
+		} else if (!strcmp(argv[i], "--mkdir") && i + 1 < argc)
+			mkdir(argv[++i], 0755);
+		else if (!strcmp(argv[i], "--clients") && i + 1 < argc) {
+			char *s = argv[++i], *e;
+
+			for (nclients = 0; *s && nclients < 8; s = *e ? e + 1 : e) {
+				clients[nclients++] = (int)strtol(s, &e, 10);
+				if (e == s)
+					break;
+			}
+		} else {
+			fail("web: unknown option %s", argv[i]);
+			return 1;
+		}
+	}
+	if (!prog || !prog[0] || reps < 1 || reps > 16) {
+		fail("web: usage: sbx-run web NAME [options] -- SERVER ARGS");
+		return 1;
+	}
+	if (prog[0][0] == '/' && access(prog[0], X_OK)) {
+		fail("%s: %s is not in this guest", name, prog[0]);
+		return 1;
+	}
+	mkdir(www, 0755);
+	snprintf(file, sizeof(file), "%s%s", www, path);
+	gen(file, body);
+	{
+		struct stat st;
+
+		if (stat(file, &st)) {
+			fail("%s: cannot create %s", name, file);
+			return 1;
+		}
+		body = (long)st.st_size;
+		ref = slurp(file, &reflen);
+	}
+	lfd = mkstemp(logp);
+	close(lfd);
+	snprintf(sandbox, sizeof(sandbox), "%s/dune-sandbox", here);
+	sargv[ns++] = sandbox;
+	sargv[ns++] = "--policy";
+	sargv[ns++] = (char *)policy;
+	sargv[ns++] = "--log";
+	sargv[ns++] = logp;
+	sargv[ns++] = "--";
+	for (k = 0; prog[k] && k < MAXARGS; k++)
+		sargv[ns++] = prog[k];
+	sargv[ns] = NULL;
+
+	for (i = 0; i < reps; i++)
+		for (v = 0; v < 2; v++) {
+			char outp[] = "/tmp/sbx-web-out-XXXXXX";
+			int of = mkstemp(outp), st, bad = 0;
+			size_t blen;
+			char *got;
+			pid_t pid;
+
+			fflush(stdout);
+			pid = fork();
+			if (pid == 0) {
+				int nul = open("/dev/null", O_RDONLY);
+
+				dup2(nul, 0);
+				dup2(of, 1);
+				dup2(of, 2);
+				execvp(v ? sargv[0] : prog[0], v ? sargv : prog);
+				_exit(127);
+			}
+			close(of);
+			if (!wait_port(port, pid, 300)) {
+				size_t l;
+				char *o = slurp(outp, &l);
+
+				fail("%s: the %s server did not listen on port %d:\n%.2000s", name, v ? "sandboxed" : "native",
+				     port, o);
+				free(o);
+				kill(pid, SIGKILL);
+				waitpid(pid, &st, 0);
+				unlink(outp);
+				return 1;
+			}
+			got = fetch(port, path, &blen);
+			if (!got || blen < reflen || memcmp(got + blen - reflen, ref, reflen) || !strstr(got, " 200 "))
+				fail("%s: the %s server's response is not the file", name, v ? "sandboxed" : "native");
+			free(got);
+			for (k = 0; k < nclients; k++) {
+				rps[v][k][i] = load(port, path, (size_t)body, clients[k], seconds, &bad);
+				if (bad)
+					fail("%s: %d bad responses from the %s server with %d clients", name, bad,
+					     v ? "sandboxed" : "native", clients[k]);
+			}
+			kill(pid, SIGTERM);
+			if (waitpid(pid, &st, 0) != pid)
+				fail("%s: the server did not stop", name);
+			unlink(outp);
+		}
+	for (k = 0; k < nclients; k++) {
+		char mname[128];
+		double med[2];
+
+		/* one client, and "many" (the paper's 100; fewer under an emulator) */
+		snprintf(mname, sizeof(mname), "%s-%s", name, clients[k] == 1 ? "1" : "many");
+		metric(mname, "linux", "req/s", rps[0][k], reps, NULL);
+		metric(mname, "dune", "req/s", rps[1][k], reps, NULL);
+		for (v = 0; v < 2; v++) {
+			double tmp[16];
+
+			memcpy(tmp, rps[v][k], sizeof(double) * (size_t)reps);
+			for (i = 1; i < reps; i++) {	/* insertion sort: a median of a few */
+				double x = tmp[i];
+				int j = i - 1;
+
+				for (; j >= 0 && tmp[j] > x; j--)
+					tmp[j + 1] = tmp[j];
+				tmp[j + 1] = x;
+			}
+			med[v] = tmp[reps / 2];
+		}
+		printf("%s: %d client(s): %.1f req/s native, %.1f sandboxed (%+.1f%%)\n", name, clients[k], med[0], med[1],
+		       med[0] > 0 ? 100.0 * (med[1] - med[0]) / med[0] : 0.0);
+	}
+	{
+		size_t len;
+		char *log = slurp(logp, &len);
+
+		if (strstr(log, "\"decision\":\"deny\""))
+			printf("%s: the sandbox denied calls; the log:\n%.3000s\n", name, log);
+		free(log);
+		unlink(logp);
+	}
+	free(ref);
+	if (!failures)
+		printf("PASS %s: the same file served natively and sandboxed, %d reps\n", name, reps);
+	return failures ? 1 : 0;
+}
+
 /* ------------------------------------------------------- policy errors */
 
 static int do_policy_error(int argc, char **argv)
@@ -570,8 +932,10 @@ int main(int argc, char **argv)
 		return do_compare(argc - 2, argv + 2);
 	if (argc >= 3 && !strcmp(argv[1], "hostile"))
 		return do_hostile(argc - 2, argv + 2);
+	if (argc >= 3 && !strcmp(argv[1], "web"))
+		return do_web(argc - 2, argv + 2);
 	if (argc >= 4 && !strcmp(argv[1], "policy-error"))
 		return do_policy_error(argc - 2, argv + 2);
-	fprintf(stderr, "usage: sbx-run compare|hostile|policy-error ...\n");
+	fprintf(stderr, "usage: sbx-run compare|hostile|web|policy-error ...\n");
 	return 2;
 }
