@@ -282,6 +282,9 @@ static long entry_op(struct dune_tf *tf, const struct sc_desc *d, int dirfd, con
 	int ret;
 	long res;
 
+	if ((nr == SYS_mkdirat || nr == SYS_mknodat || nr == SYS_symlinkat) && path[0] == '/' &&
+	    sbx_fs_is_ancestor(&S.fs, path))
+		return -EEXIST;	/* "mkdir -p /tmp/x" starts with mkdir("/"): it exists, as natively */
 	ret = resolve(tf, d, dirfd, path, NEED_WRITE, &r);
 	if (ret)
 		return ret;

@@ -141,6 +141,25 @@ static bool traversable(const struct sbx_fs *fs, const char *real)
 	return false;
 }
 
+bool sbx_fs_is_ancestor(const struct sbx_fs *fs, const char *path)
+{
+	char p[4096];
+	size_t n;
+	int i;
+
+	snprintf(p, sizeof(p), "%s", path);
+	if (sbx_path_clean(p))
+		return false;
+	n = strlen(p);
+	for (i = 0; i < fs->pol->nprefixes; i++) {
+		const char *pre = fs->pol->prefixes[i].path;
+
+		if (fs->root_fd[i] >= 0 && (n == 1 || (!strncmp(pre, p, n) && pre[n] == '/')))
+			return true;
+	}
+	return false;
+}
+
 int sbx_fs_init(struct sbx_fs *fs, const struct sbx_policy *pol, const char *cwd, pid_t pid,
 		int (*keep_fd)(int, void *), void (*drop_fd)(int, void *), void *ctx)
 {

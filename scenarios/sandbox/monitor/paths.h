@@ -103,6 +103,9 @@ int sbx_fs_follow(struct sbx_fs *fs, struct sbx_resolved *r, enum sbx_need need,
 int sbx_fs_open_final(struct sbx_fs *fs, struct sbx_resolved *r, int flags, mode_t mode, bool follow,
 		      enum sbx_need need);
 
+/* Is path (absolute) a directory above one of the policy's (existing) prefixes?  Those exist. */
+bool sbx_fs_is_ancestor(const struct sbx_fs *fs, const char *path);
+
 /* "/proc/self/fd/N" for fd (buffer of 32). */
 const char *sbx_fd_path(int fd, char buf[32]);
 

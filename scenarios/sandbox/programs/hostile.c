@@ -40,7 +40,7 @@
 #define RW		"/tmp/sbx-rw"
 
 static const char *cname;
-static int attempts, escaped;
+static volatile int attempts, escaped;
 
 static long sc(long nr, long a, long b, long c, long d, long e, long f)
 {
@@ -140,6 +140,7 @@ static void catch_faults(void)
 	attempts++;								\
 	if (!(_s = sigsetjmp(jb, 1))) {						\
 		stmt;								\
+		__asm__ volatile("" ::: "memory");				\
 		escaped++;							\
 		printf("ESCAPE: %s completed in ring 3\n", desc);		\
 	} else {								\

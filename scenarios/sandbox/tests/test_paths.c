@@ -280,6 +280,23 @@ static void proc_self_and_forbidden(void)
 	sbx_fs_release(&fs, &r);
 }
 
+static void ancestors_of_prefixes(void)
+{
+	char p[512];
+
+	setup();
+	CHECK(sbx_fs_is_ancestor(&fs, "/"));
+	CHECK(sbx_fs_is_ancestor(&fs, "/tmp"));
+	CHECK(sbx_fs_is_ancestor(&fs, T));
+	snprintf(p, sizeof(p), "%s/", T);
+	CHECK(sbx_fs_is_ancestor(&fs, p));
+	snprintf(p, sizeof(p), "%s/ro", T);
+	CHECK(!sbx_fs_is_ancestor(&fs, p));	/* a prefix itself is not above one */
+	snprintf(p, sizeof(p), "%s/secret", T);
+	CHECK(!sbx_fs_is_ancestor(&fs, p));
+	CHECK(!sbx_fs_is_ancestor(&fs, "/etc"));
+}
+
 static void cache_and_invalidation(void)
 {
 	struct sbx_resolved r;
@@ -387,6 +404,7 @@ TESTS(paths_tests) = {
 	T(writes_need_files_write),
 	T(loops_slashes_relative),
 	T(proc_self_and_forbidden),
+	T(ancestors_of_prefixes),
 	T(cache_and_invalidation),
 	T(race_never_writes_outside),
 	T(cleanup),
