@@ -206,8 +206,8 @@ static long copy_strv(uint64_t p, char ***out, size_t *total)
 	return 0;
 }
 
-/* Close the program's close-on-exec descriptors, as execve does. */
-static void close_on_exec(void)
+/* Close the program's close-on-exec descriptors, as execve does (not the loader's own, in keep[]). */
+static void close_on_exec(const int *keep, int nkeep)
 {
 	char buf[4096];
 	int dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -223,7 +223,12 @@ static void close_on_exec(void)
 			int fd = atoi(e->d_name);
 
 			off += e->d_reclen;
-			if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dfd || sbx_is_monitor_fd(fd))
+			int k;
+			bool kept = false;
+
+			for (k = 0; k < nkeep; k++)
+				kept |= keep[k] == fd;
+			if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dfd || sbx_is_monitor_fd(fd) || kept)
 				continue;
 			if (fcntl(fd, F_GETFD) & FD_CLOEXEC) {
 				close(fd);
@@ -282,7 +287,11 @@ static long do_execve(struct dune_tf *tf, const struct sc_desc *d, int dirfd, ui
 	}
 	/* the point of no return */
 	sbx_log_event("exec", "\"path\":\"%s\"", x.path);
-	close_on_exec();
+	{
+		int keep[4] = { x.fd, x.interp_fd, x.prog.fd, x.interp_open ? x.interp.fd : -1 };
+
+		close_on_exec(keep, 4);
+	}
 	sbx_sig_reset_for_exec();
 	sbx_arena_reset();
 	ret = sbx_commit(&x, envp, tf);

@@ -13,9 +13,9 @@
  * rt_sigframe: return address (sa_restorer), ucontext (sigcontext with every
  * register, the signal mask, the sigaltstack), siginfo, and the XSAVE image
  * of the FPU state with its software bytes; rt_sigreturn reads it back,
- * sanitized (cs/ss are the program's, rflags only the flags user code may
- * change, rip and rsp canonical, XSAVE header and MXCSR valid), so a forged
- * frame cannot fault ring 0.  SIG_DFL and SIG_IGN stay with the host kernel,
+ * checked (cs must be the program's, ss is, rflags only the flags user code may
+ * change, rip and rsp user addresses, an XSAVE image XRSTOR would refuse is a
+ * SIGSEGV as on Linux), so a forged frame cannot fault ring 0.  SIG_DFL and SIG_IGN stay with the host kernel,
  * which applies them to the whole process, as it would natively.
  *
  * The ring-3 FPU state at a trap is the XSAVE area libdune's entry stub put
@@ -363,13 +363,20 @@ static bool canonical_user(uint64_t v)
 	return v < USER_TOP;
 }
 
+/*
+ * The FPU state of a frame back into the save area ring 0 restores from.
+ * As Linux, a state XRSTOR would refuse (MXCSR reserved bits, XSTATE_BV
+ * beyond XCR0, a compacted or dirty header) is an error: the program gets a
+ * SIGSEGV, ring 0 never executes XRSTOR on it.
+ */
 static int restore_fpu(struct dune_tf *tf, uint64_t fp)
 {
 	uint8_t *area = fpu_area(tf), *buf = r3->fpbuf;
 	size_t size = 512;
 	struct fpx_sw sw;
-	uint64_t bv;
+	uint64_t bv, hdr[8];
 	uint32_t mxcsr;
+	int i;
 
 	if (!fp) {
 		init_fpu(area);
@@ -379,6 +386,9 @@ static int restore_fpu(struct dune_tf *tf, uint64_t fp)
 		return -EFAULT;
 	if (sbx_copy_in(buf, fp, 512))
 		return -EFAULT;
+	memcpy(&mxcsr, buf + 24, 4);
+	if (mxcsr & ~S.mxcsr_mask)
+		return -EINVAL;
 	if (S.fpu_mode == 2) {
 		uint32_t m2 = 0;
 
@@ -390,15 +400,20 @@ static int restore_fpu(struct dune_tf *tf, uint64_t fp)
 		    m2 == FP_XSTATE_MAGIC2) {
 			if (sbx_copy_in(buf, fp, sw.xstate_size))
 				return -EFAULT;
-			memcpy(&bv, buf + 512, 8);
-			bv &= sw.xfeatures;
+			memcpy(hdr, buf + 512, sizeof(hdr));
+			if ((hdr[0] & ~(sw.xfeatures & S.xcr0)) || hdr[1])
+				return -EINVAL;	/* components the CPU does not have; a compacted image */
+			for (i = 2; i < 8; i++)
+				if (hdr[i])
+					return -EINVAL;
+			bv = hdr[0];
 		}
+		/* (already valid; written out again so nothing but what was checked reaches XRSTOR) */
+		memset(buf + 512, 0, 64);
 		bv &= S.xcr0;
-		memset(buf + 512, 0, 64);	/* XCOMP_BV and reserved header bytes must be 0 */
 		memcpy(buf + 512, &bv, 8);
 		size = S.fpu_size;
 	}
-	memcpy(&mxcsr, buf + 24, 4);
 	mxcsr &= S.mxcsr_mask;
 	memcpy(buf + 24, &mxcsr, 4);
 	memcpy(area, buf, size);
@@ -417,8 +432,10 @@ static void do_sigreturn(struct dune_tf *tf)
 		why = "the frame is not in the program's memory";
 	else if (!canonical_user(mc->rip) || !canonical_user(mc->rsp))
 		why = "rip or rsp outside user space";
+	else if ((mc->cs | 3) != 0x33)
+		why = "a code segment other than the program's (Linux's IRET would fault too)";
 	else if (restore_fpu(tf, mc->fpstate))
-		why = "bad FPU state pointer";
+		why = "FPU state that XRSTOR would refuse, or not in the program's memory";
 	if (why) {
 		sbx_log_event("sigreturn", "\"decision\":\"kill\",\"reason\":\"%s\",\"rsp\":\"0x%llx\"", why,
 			      (unsigned long long)ucp);
@@ -430,7 +447,7 @@ static void do_sigreturn(struct dune_tf *tf)
 	tf->rdx = mc->rdx; tf->rax = mc->rax; tf->rcx = mc->rcx; tf->rsp = mc->rsp;
 	tf->rip = mc->rip;
 	tf->rflags = (tf->rflags & ~EFL_FIX) | (mc->eflags & EFL_FIX) | EFL_IF;
-	/* cs and ss stay the program's (0x33, 0x2b) whatever the frame says */
+	/* cs was checked; ss stays the program's (0x2b) whatever the frame says */
 	set_host_mask(uc.uc_sigmask);
 	if (!on_altstack(tf->rsp)) {
 		const struct k_stack *s = &uc.uc_stack;
