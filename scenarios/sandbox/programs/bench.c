@@ -1,7 +1,8 @@
 /*
  * bench: small workloads whose cost under the sandbox shows where its overhead comes from.  Each
  * prints one deterministic line (a checksum), so runs natively and sandboxed compare byte for byte;
- * the driver times them from outside.
+ * the driver times them from outside, and if SBX_TIME_FILE is set the workload's own time (start-up
+ * excluded) is written there.
  *   compute N    integer and floating-point work, no system calls (ring 3 at full speed)
  *   tlb MB N     N dependent loads at random over MB MiB (TLB misses: the cost of EPT, mcf's case)
  *   syscalls N   N getppid() calls (each one a trip through the monitor and a VMCALL)
@@ -115,9 +116,9 @@ static uint64_t maps(long n)
 
 int main(int argc, char **argv)
 {
-	const char *what = argc > 1 ? argv[1] : "nop";
+	const char *what = argc > 1 ? argv[1] : "nop", *tf = getenv("SBX_TIME_FILE");
 	long a = argc > 2 ? atol(argv[2]) : 0, b = argc > 3 ? atol(argv[3]) : 0;
-	uint64_t r = 0;
+	uint64_t r = 0, t0 = now_ns();
 
 	if (!strcmp(what, "compute"))
 		r = compute(a);
@@ -132,6 +133,15 @@ int main(int argc, char **argv)
 	else if (strcmp(what, "nop")) {
 		fprintf(stderr, "bench: unknown workload %s\n", what);
 		return 2;
+	}
+	if (tf) {
+		/* the workload's own time, start-up excluded, for the driver (stdout stays deterministic) */
+		FILE *f = fopen(tf, "w");
+
+		if (f) {
+			fprintf(f, "%llu\n", (unsigned long long)(now_ns() - t0));
+			fclose(f);
+		}
 	}
 	printf("%s %016llx\n", what, (unsigned long long)r);
 	return 0;

@@ -2,10 +2,11 @@
  * sbx-run: the driver of the sandbox scenario's rows (runs in the guest, natively).
  *
  *   sbx-run compare NAME [--reps N] [--policy P] [--stdin FILE] [--cwd DIR] [--gen FILE BYTES]...
- *                   [--write FILE TEXT]... [--clean DIR]... -- PROGRAM ARGS...
+ *                   [--write FILE TEXT]... [--clean DIR]... [--inner] -- PROGRAM ARGS...
  *       Runs PROGRAM natively and under dune-sandbox, alternately, N times each; stdout, stderr
  *       and the exit status (code or signal) must be byte-for-byte identical every time.  Emits
- *       the wall-clock times as DUNELAB-METRIC NAME (variants linux and dune, unit ms).
+ *       the wall-clock times as DUNELAB-METRIC NAME (variants linux and dune, unit ms); with --inner
+ *       also NAME-inner, the time the program measured itself (start-up excluded, SBX_TIME_FILE).
  *
  *   sbx-run hostile CASE [--policy P] [--expect exit:N|signal:N] [--log-has TEXT]... [--absent PATH]...
  *                   [--or-dune-kill] [-- EXTRA ARGS]
@@ -171,6 +172,16 @@ static void write_file(const char *path, const char *text)
 		fail("cannot write %s", path);
 }
 
+static double read_ns(const char *path)
+{
+	size_t len;
+	char *s = slurp(path, &len);
+	double v = len ? strtod(s, NULL) : 0;
+
+	free(s);
+	return v;
+}
+
 static void rm_rf_contents(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -219,7 +230,9 @@ static int do_compare(int argc, char **argv)
 {
 	const char *name = argv[0], *policy = "default", *in = NULL, *cwd = NULL;
 	char *sargv[MAXARGS + 16], logp[] = "/tmp/sbx-run-log-XXXXXX", sandbox[4200], d1[64], d2[64];
-	double tl[64], td[64];
+	double tl[64], td[64], il[64], id[64];
+	bool inner = false;
+	char tfile[64];
 	uint64_t sl[64], sd[64];
 	int reps = 3, i, k, ns = 0, lfd;
 	char *cleans[8];
@@ -238,6 +251,8 @@ static int do_compare(int argc, char **argv)
 			in = argv[++i];
 		else if (!strcmp(argv[i], "--cwd") && i + 1 < argc)
 			cwd = argv[++i];
+		else if (!strcmp(argv[i], "--inner"))
+			inner = true;
 		else if (!strcmp(argv[i], "--gen") && i + 2 < argc) {
 			gen(argv[i + 1], atol(argv[i + 2]));
 			i += 2;
@@ -269,15 +284,22 @@ static int do_compare(int argc, char **argv)
 		sargv[ns++] = prog[k];
 	sargv[ns] = NULL;
 
+	snprintf(tfile, sizeof(tfile), "/tmp/sbx-time-%d", (int)getpid());
+	if (inner)
+		setenv("SBX_TIME_FILE", tfile, 1);	/* the program reports its own time there */
 	for (i = 0; i < reps; i++) {
 		struct run a, b;
 
 		for (k = 0; k < ncleans; k++)
 			rm_rf_contents(cleans[k]);
+		unlink(tfile);
 		run_child(prog, in, cwd, &a);
+		il[i] = inner ? read_ns(tfile) / 1e6 : 0;
 		for (k = 0; k < ncleans; k++)
 			rm_rf_contents(cleans[k]);
+		unlink(tfile);
 		run_child(sargv, in, cwd, &b);
+		id[i] = inner ? read_ns(tfile) / 1e6 : 0;
 		sl[i] = a.ns;
 		sd[i] = b.ns;
 		tl[i] = (double)a.ns / 1e6;
@@ -321,6 +343,17 @@ static int do_compare(int argc, char **argv)
 	qsort(sd, (size_t)reps, sizeof(sd[0]), cmp_u64);
 	metric(name, "linux", "ms", tl, reps, NULL);
 	metric(name, "dune", "ms", td, reps, NULL);
+	if (inner) {
+		char iname[128];
+
+		unlink(tfile);
+		snprintf(iname, sizeof(iname), "%s-inner", name);
+		metric(iname, "linux", "ms", il, reps, NULL);
+		metric(iname, "dune", "ms", id, reps, NULL);
+		for (i = 0; i < reps; i++)
+			if (il[i] <= 0 || id[i] <= 0)
+				fail("%s: the program did not report its own time", name);
+	}
 	if (!failures)
 		printf("PASS %s: identical output in %d runs; median %.1f ms native, %.1f ms sandboxed (%+.1f%%)\n", name,
 		       reps, sl[reps / 2] / 1e6, sd[reps / 2] / 1e6,
