@@ -42,6 +42,42 @@ static const char *why_text(enum sbx_why w)
 	}
 }
 
+#define ANCESTOR	1	/* ancestor_or_resolve(): the path is a directory above a prefix */
+
+static int resolve(struct dune_tf *tf, const struct sc_desc *d, int dirfd, const char *path, enum sbx_need need,
+		   struct sbx_resolved *r);
+
+/*
+ * For calls that only look (stat, access, readlink): the directories above
+ * the policy's prefixes ("/", "/tmp" for /tmp/box) exist and may be looked
+ * at, as realpath() and mkdir -p do; nothing else about them is offered
+ * (no listing, no opening).  ANCESTOR (r->path set), or resolve()'s answer.
+ */
+static int ancestor_or_resolve(struct dune_tf *tf, const struct sc_desc *d, int dirfd, const char *path,
+			       enum sbx_need need, struct sbx_resolved *r)
+{
+	int ret;
+
+	if (dirfd != AT_FDCWD && sbx_is_monitor_fd(dirfd)) {
+		memset(r, 0, sizeof(*r));
+		r->dirfd = -1;
+		return -EBADF;
+	}
+	ret = sbx_fs_resolve(&S.fs, dirfd, path, need, r);
+	if (ret == -EACCES && r->why == WHY_OUTSIDE && sbx_fs_is_ancestor(&S.fs, r->path)) {
+		sbx_fs_release(&S.fs, r);
+		return ANCESTOR;
+	}
+	if (ret == -EACCES && r->why != WHY_NONE) {
+		char why[4200];
+
+		S.ndenied++;
+		snprintf(why, sizeof(why), "%s: %s", why_text(r->why), r->path);
+		sbx_log_syscall(tf, d, "deny", ret, why);
+	}
+	return ret;
+}
+
 static int resolve(struct dune_tf *tf, const struct sc_desc *d, int dirfd, const char *path, enum sbx_need need,
 		   struct sbx_resolved *r)
 {
@@ -171,7 +207,14 @@ static long do_stat(struct dune_tf *tf, const struct sc_desc *d, int dirfd, cons
 			       : sys(SYS_newfstatat, dirfd, (long)"", (long)buf, flags, 0, 0);
 		goto out;
 	}
-	ret = resolve(tf, d, dirfd, path, NEED_READ, &r);
+	ret = ancestor_or_resolve(tf, d, dirfd, path, NEED_READ, &r);
+	if (ret == ANCESTOR) {
+		/* a directory above the policy's prefixes: its metadata is no secret (realpath, mkdir -p) */
+		res = is_statx ? sys(SYS_statx, AT_FDCWD, (long)r.path, (flags & ~AT_EMPTY_PATH) | AT_SYMLINK_NOFOLLOW,
+				     mask, (long)buf, 0)
+			       : sys(SYS_newfstatat, AT_FDCWD, (long)r.path, (long)buf, AT_SYMLINK_NOFOLLOW, 0, 0);
+		goto out;
+	}
 	if (ret)
 		return ret;
 	for (;;) {
@@ -225,7 +268,10 @@ static long do_access(struct dune_tf *tf, const struct sc_desc *d, int dirfd, co
 			return -EBADF;
 		return sys(SYS_faccessat2, dirfd, (long)"", mode, flags, 0, 0);
 	}
-	ret = resolve(tf, d, dirfd, path, NEED_READ, &r);
+	ret = ancestor_or_resolve(tf, d, dirfd, path, NEED_READ, &r);
+	if (ret == ANCESTOR)
+		return (mode & W_OK) ? -EACCES : sys(SYS_faccessat2, AT_FDCWD, (long)r.path, mode & (R_OK | X_OK),
+						      AT_SYMLINK_NOFOLLOW | (flags & AT_EACCESS), 0, 0);
 	if (ret)
 		return ret;
 	while (!(flags & AT_SYMLINK_NOFOLLOW) && (ret = maybe_follow(tf, d, &r, NEED_READ, &hops)) == 1)
@@ -264,7 +310,9 @@ static long do_readlink(struct dune_tf *tf, const struct sc_desc *d, int dirfd, 
 			n = (size_t)size;
 		return sbx_copy_out(ubuf, S.prog_path, n) ? -EFAULT : (long)n;
 	}
-	ret = resolve(tf, d, dirfd, path, NEED_READ, &r);
+	ret = ancestor_or_resolve(tf, d, dirfd, path, NEED_READ, &r);
+	if (ret == ANCESTOR)
+		return sys(SYS_readlinkat, AT_FDCWD, (long)r.path, (long)ubuf, size, 0, 0);
 	if (ret)
 		return ret;
 	res = r.name[0] ? sys(SYS_readlinkat, r.dirfd, (long)r.name, (long)ubuf, size, 0, 0)

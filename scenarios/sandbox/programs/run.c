@@ -623,15 +623,16 @@ static int send_get(struct conn *c, int port, const char *path)
 
 /*
  * Closed-loop load: `clients` connections each send GET path, read the whole response (Content-Length),
- * and send the next (reconnecting if the server closes).  Returns completed requests per second over
- * `seconds`; *bad counts responses that were not "200" with the expected body length.
+ * and send the next (reconnecting if the server closes), until `requests` have completed.  Returns
+ * requests per second of the guest's clock (a fixed amount of work, not a fixed time: an emulator's
+ * clock can crawl); *bad counts responses that were not "200" with the expected body length.
  */
-static double load(int port, const char *path, size_t body, int clients, double seconds, int *bad)
+static double load(int port, const char *path, size_t body, int clients, long requests, int *bad)
 {
 	struct conn *c = calloc((size_t)clients, sizeof(*c));
 	struct pollfd *pf = calloc((size_t)clients, sizeof(*pf));
-	uint64_t t0 = now_ns(), end = t0 + (uint64_t)(seconds * 1e9);
-	long done = 0;
+	uint64_t t0 = now_ns();
+	long done = 0, idle = 0;
 	int i;
 	char buf[65536];
 
@@ -640,13 +641,22 @@ static double load(int port, const char *path, size_t body, int clients, double 
 		c[i].fd = -1;
 		send_get(&c[i], port, path);
 	}
-	while (now_ns() < end) {
+	while (done < requests) {
 		for (i = 0; i < clients; i++) {
 			pf[i].fd = c[i].fd;
 			pf[i].events = POLLIN;
 		}
-		if (poll(pf, (nfds_t)clients, 100) <= 0)
+		if (poll(pf, (nfds_t)clients, 100) <= 0) {
+			if (++idle > 600) {	/* a minute (of the guest's clock) without any answer */
+				(*bad)++;
+				break;
+			}
+			for (i = 0; i < clients; i++)
+				if (c[i].fd < 0)
+					send_get(&c[i], port, path);
 			continue;
+		}
+		idle = 0;
 		for (i = 0; i < clients; i++) {
 			ssize_t n;
 
@@ -750,17 +760,18 @@ static char *fetch(int port, const char *path, size_t *len)
 }
 
 /*
- * sbx-run web NAME --port P --path /file --body BYTES --www DIR [--clients 1,8] [--seconds S] [--reps N]
+ * sbx-run web NAME --port P --path /file --body BYTES --www DIR [--clients 1,8] [--requests N] [--reps N]
  *                 [--policy P] [--mkdir DIR]... [--write FILE TEXT]... -- SERVER ARGS...
  * Serves a generated file of BYTES from DIR with SERVER natively, then under dune-sandbox; a closed-loop
- * load of each client count for S seconds; the body must come back byte for byte; req/s are emitted as
+ * load of N requests for each client count; the body must come back byte for byte; req/s are emitted as
  * NAME-1 (one client) and NAME-many (the other count), variants linux and dune.
  */
 static int do_web(int argc, char **argv)
 {
 	const char *name = argv[0], *path = "/index.html", *www = "/tmp/sbx-www", *policy = "webserver";
 	int port = 8080, reps = 2, clients[8] = { 1 }, nclients = 1, i, k, v, ns = 0;
-	double seconds = 5, rps[2][8][16];
+	double rps[2][8][16];
+	long requests = 200;
 	long body = 4096;
 	char **prog = NULL, *sargv[MAXARGS + 16], sandbox[4200], file[4200], logp[] = "/tmp/sbx-run-log-XXXXXX";
 	char *ref = NULL;
@@ -779,8 +790,8 @@ static int do_web(int argc, char **argv)
 			body = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--www") && i + 1 < argc)
 			www = argv[++i];
-		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-			seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--requests") && i + 1 < argc)
+			requests = atol(argv[++i]);
 		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			reps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--policy") && i + 1 < argc)
@@ -874,7 +885,7 @@ static int do_web(int argc, char **argv)
 				fail("%s: the %s server's response is not the file", name, v ? "sandboxed" : "native");
 			free(got);
 			for (k = 0; k < nclients; k++) {
-				rps[v][k][i] = load(port, path, (size_t)body, clients[k], seconds, &bad);
+				rps[v][k][i] = load(port, path, (size_t)body, clients[k], requests, &bad);
 				if (bad)
 					fail("%s: %d bad responses from the %s server with %d clients", name, bad,
 					     v ? "sandboxed" : "native", clients[k]);
