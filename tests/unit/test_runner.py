@@ -203,11 +203,46 @@ def test_host_side_timeout_is_an_error_not_a_crash(scen):
     import invoke
 
     conn = FakeConn(lambda cmd: invoke.exceptions.CommandTimedOut(None, timeout=720))
-    res = run(conn, scen.row("plain"), {})
-    assert res.status == ERROR and "host-side timeout" in res.reason
+    with pytest.raises(runner.GuestSilent) as e:
+        run(conn, scen.row("plain"), {})
+    assert e.value.result.status == ERROR and "host-side timeout" in e.value.result.reason
+
+
+@pytest.mark.parametrize("answers", [True, False])
+def test_a_silent_guest_is_probed_once(scen, answers):
+    import invoke
+
+    def script(cmd):
+        if cmd == "true":
+            return FakeResult("", "", 0) if answers else invoke.exceptions.CommandTimedOut(None, timeout=60)
+        return invoke.exceptions.CommandTimedOut(None, timeout=720)
+
+    conn = FakeConn(script)
+    rows = [scen.row("plain"), scen.row("status42")]
+    results = run_rows(lambda: conn, [(scen, rows)], LabFacts(True, True), "emulated", lambda r: None)
+    assert all(r.status == ERROR for r in results)
+    if answers:   # a wedged program, not a wedged guest: the next row still runs
+        assert "host-side timeout" in results[1].reason
+    else:
+        assert "the VM stopped answering" in results[0].reason
+        assert results[1].reason == "not run: the VM stopped answering"
 
 
 def test_output_file_paths_are_relative_to_the_results_dir(scen, tmp_path: Path):
     conn = FakeConn(lambda cmd: FakeResult("x\n", "", 0))
     res = run(conn, scen.row("dmesg"), {}, attempt=2, log_dir=tmp_path / "rows")
     assert res.output_file == "rows/demo--dmesg--2.log" and (tmp_path / res.output_file).is_file()
+
+
+def test_a_rig_error_is_recorded_and_the_run_goes_on(scen):
+    calls = []
+
+    def script(cmd):
+        calls.append(cmd)
+        return RuntimeError("sftp hiccup") if len(calls) == 1 else FakeResult("PASS\n", "", 0)
+
+    conn = FakeConn(script)
+    results = run_rows(lambda: conn, [(scen, [scen.row("plain"), scen.row("plain")])], LabFacts(True, True),
+                       "emulated", lambda r: None)
+    assert results[0].status == ERROR and "RuntimeError: sftp hiccup" in results[0].reason
+    assert results[1].status == PASSED
