@@ -158,9 +158,7 @@ static bool is_self_exe(const char *p)
 static long do_open(struct dune_tf *tf, const struct sc_desc *d, int dirfd, const char *path, int flags, mode_t mode)
 {
 	struct sbx_resolved r;
-	int acc = flags & O_ACCMODE;
-	bool write = acc != O_RDONLY || (flags & (O_CREAT | O_TRUNC | __O_TMPFILE));
-	enum sbx_need need = write ? NEED_WRITE : NEED_READ;
+	enum sbx_need need = sbx_open_need(flags);
 	int fd, ret;
 
 	ret = resolve(tf, d, dirfd, path, need, &r);

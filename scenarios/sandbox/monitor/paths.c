@@ -30,6 +30,14 @@ static long sys_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mo
 	return r < 0 ? -errno : r;
 }
 
+enum sbx_need sbx_open_need(int flags)
+{
+	/* __O_TMPFILE includes O_DIRECTORY's bit: test for all of it */
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC)) || (flags & __O_TMPFILE) == __O_TMPFILE)
+		return NEED_WRITE;
+	return NEED_READ;
+}
+
 const char *sbx_fd_path(int fd, char buf[32])
 {
 	snprintf(buf, 32, "/proc/self/fd/%d", fd);
@@ -609,7 +617,7 @@ int sbx_fs_open_final(struct sbx_fs *fs, struct sbx_resolved *r, int flags, mode
 			return fd < 0 ? -errno : (int)fd;
 		}
 		fd = sys_openat2(r->dirfd, r->slash ? strcat(r->name, "/") : r->name, open_flags(flags) | O_NOFOLLOW,
-				 (flags & (O_CREAT | __O_TMPFILE)) ? mode & 07777 : 0,
+				 ((flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE) ? mode & 07777 : 0,
 				 RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
 		if (r->slash)
 			r->name[strlen(r->name) - 1] = '\0';

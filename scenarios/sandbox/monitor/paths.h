@@ -106,6 +106,9 @@ int sbx_fs_open_final(struct sbx_fs *fs, struct sbx_resolved *r, int flags, mode
 /* Is path (absolute) a directory above one of the policy's (existing) prefixes?  Those exist. */
 bool sbx_fs_is_ancestor(const struct sbx_fs *fs, const char *path);
 
+/* What open(2) with these flags needs from the policy. */
+enum sbx_need sbx_open_need(int flags);
+
 /* "/proc/self/fd/N" for fd (buffer of 32). */
 const char *sbx_fd_path(int fd, char buf[32]);
 

@@ -280,6 +280,18 @@ static void proc_self_and_forbidden(void)
 	sbx_fs_release(&fs, &r);
 }
 
+static void open_flags_need(void)
+{
+	CHECK(sbx_open_need(O_RDONLY) == NEED_READ);
+	CHECK(sbx_open_need(O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK) == NEED_READ);	/* ls opens dirs so */
+	CHECK(sbx_open_need(O_PATH | O_DIRECTORY) == NEED_READ);
+	CHECK(sbx_open_need(O_WRONLY) == NEED_WRITE);
+	CHECK(sbx_open_need(O_RDWR) == NEED_WRITE);
+	CHECK(sbx_open_need(O_RDONLY | O_CREAT) == NEED_WRITE);
+	CHECK(sbx_open_need(O_RDONLY | O_TRUNC) == NEED_WRITE);
+	CHECK(sbx_open_need(O_TMPFILE | O_RDWR) == NEED_WRITE);
+}
+
 static void ancestors_of_prefixes(void)
 {
 	char p[512];
@@ -404,6 +416,7 @@ TESTS(paths_tests) = {
 	T(writes_need_files_write),
 	T(loops_slashes_relative),
 	T(proc_self_and_forbidden),
+	T(open_flags_need),
 	T(ancestors_of_prefixes),
 	T(cache_and_invalidation),
 	T(race_never_writes_outside),
