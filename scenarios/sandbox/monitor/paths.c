@@ -261,7 +261,7 @@ static int open_dir(struct sbx_fs *fs, int i, const char *rel, bool *temp)
 	*temp = false;
 	if (!*rel)
 		return fs->root_fd[i];
-	if (strlen(rel) < sizeof(fs->cache[0].rel))
+	if (strlen(rel) < sizeof(fs->cache[0].rel) && !fs->nocache)
 		for (k = 0; k < SBX_DIRCACHE; k++)
 			if (fs->cache[k].prefix == i && !strcmp(fs->cache[k].rel, rel)) {
 				fs->cache[k].used = ++fs->tick;
@@ -272,7 +272,7 @@ static int open_dir(struct sbx_fs *fs, int i, const char *rel, bool *temp)
 			      RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
 	if (fd < 0)
 		return fd;
-	if (strlen(rel) >= sizeof(fs->cache[0].rel) || !fs->keep_fd) {
+	if (strlen(rel) >= sizeof(fs->cache[0].rel) || !fs->keep_fd || fs->nocache) {
 		*temp = true;
 		return fd;
 	}

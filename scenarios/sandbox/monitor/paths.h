@@ -57,6 +57,7 @@ struct sbx_fs {
 		char rel[256];
 	} cache[SBX_DIRCACHE];
 	uint64_t tick;
+	bool nocache;			/* no cache (several threads resolve at once) */
 	/* statistics */
 	uint64_t fast, slow, cache_hits;
 };

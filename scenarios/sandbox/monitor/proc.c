@@ -9,7 +9,14 @@
  * child is a sandbox of its own with the same policy; the policy's
  * max_processes bounds how many are alive at once (a shared counter), so a
  * fork bomb ends in EAGAIN.  vfork is a fork (the parent does not wait).
- * Threads (clone with CLONE_VM) are refused: the sandbox runs one thread.
+ *
+ * A thread (clone with CLONE_VM | CLONE_THREAD, policy threads: true) is a
+ * thread of the monitor made with pthread_create in ring 0: libdune gives it
+ * a vCPU, and it jumps to ring 3 at the clone's return with the program's
+ * stack and TLS.  Every thread's system calls reach the same handler; each
+ * has its own pending signals, sigaltstack and clear-child-tid word (written
+ * and woken at its exit, as the kernel does).  The last thread's exit ends
+ * the process.
  *
  * execve runs the new program inside the same sandbox: everything that
  * can fail is checked first (the file, through the policy; #! lines; the
@@ -20,6 +27,8 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -99,6 +108,8 @@ static long do_fork(struct dune_tf *tf, const struct sc_desc *d, unsigned long f
 		/* the child: a new Dune process resuming here */
 		wrmsr64(MSR_KERNEL_GS_BASE, kgs);
 		sbx_drop_compat_segment();	/* the fresh vCPU has a fresh GDT */
+		S.lock = 0;			/* another thread of the parent may have held it */
+		S.nthreads = 1;			/* only the forking thread lives on in the child */
 		S.pid = getpid();
 		S.nchildren = 0;
 		r3->tid = (int)syscall(SYS_gettid);
@@ -120,17 +131,135 @@ static long do_fork(struct dune_tf *tf, const struct sc_desc *d, unsigned long f
 	return pid;
 }
 
+/* ---------------------------------------------------------------- threads */
+
+#define MAX_THREADS	64
+
+struct newthread {
+	struct dune_tf tf;		/* the parent's ring-3 context at the clone */
+	unsigned long flags;
+	uint64_t stack, ptid, ctid, tls;
+	volatile int tid;		/* set by the new thread: > 0 started, < 0 failed */
+};
+
+static void *thread_main(void *arg)
+{
+	struct newthread *nt = arg;
+	struct r3thread *t = calloc(1, sizeof(*t));
+	struct dune_tf tf = nt->tf;
+	unsigned long flags = nt->flags;
+	int tid = (int)syscall(SYS_gettid);
+
+	if (!t || !(t->fpbuf = aligned_alloc(64, (S.fpu_size + 63) & ~(size_t)63))) {
+		__atomic_store_n(&nt->tid, -ENOMEM, __ATOMIC_RELEASE);
+		syscall(SYS_futex, &nt->tid, FUTEX_WAKE, 1, 0, 0, 0);
+		free(t);
+		return NULL;
+	}
+	t->tid = tid;
+	t->altstack.ss_flags = SS_DISABLE;
+	r3 = t;
+	sbx_drop_compat_segment();	/* a fresh vCPU, a fresh GDT */
+	if (flags & CLONE_CHILD_CLEARTID)
+		t->clear_tid = nt->ctid;
+	if ((flags & CLONE_CHILD_SETTID) && nt->ctid)
+		sbx_copy_out(nt->ctid, &tid, sizeof(tid));
+	if ((flags & CLONE_PARENT_SETTID) && nt->ptid)
+		sbx_copy_out(nt->ptid, &tid, sizeof(tid));
+	dune_set_ring3_fs(nt->tls);
+	tf.rax = 0;
+	tf.rsp = nt->stack;
+	__atomic_store_n(&nt->tid, tid, __ATOMIC_RELEASE);	/* nt belongs to the parent from here on */
+	syscall(SYS_futex, &nt->tid, FUTEX_WAKE, 1, 0, 0, 0);
+	sbx_log_event("thread", "\"tid\":%d", tid);
+	dune_jump_to_user(&tf);	/* returns when this thread exits (sbx_thread_exit) */
+	free(t->fpbuf);
+	free(t);
+	return NULL;
+}
+
+static long do_thread(struct dune_tf *tf, const struct sc_desc *d)
+{
+	unsigned long flags = tf->rdi;
+	const unsigned long need = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
+	const unsigned long ok = need | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_SETTID |
+				 CLONE_CHILD_CLEARTID;
+	struct newthread nt;
+	pthread_attr_t attr;
+	pthread_t th;
+	int r;
+
+	if (!S.pol->threads) {
+		deny(tf, d, -EPERM, "policy: threads: false");
+		return -EPERM;
+	}
+	if ((flags & need) != need || (flags & ~ok) || !tf->rsi) {
+		deny(tf, d, -EINVAL, "threads share memory, files, cwd and handlers (CLONE_THREAD and friends), with a stack");
+		return -EINVAL;
+	}
+	if (__atomic_add_fetch(&S.nthreads, 1, __ATOMIC_SEQ_CST) > MAX_THREADS) {
+		__atomic_sub_fetch(&S.nthreads, 1, __ATOMIC_SEQ_CST);
+		sbx_log_event("limit", "\"what\":\"threads\",\"limit\":%d,\"decision\":\"deny\",\"errno\":\"EAGAIN\"",
+			      MAX_THREADS);
+		return -EAGAIN;
+	}
+	S.fs.nocache = true;	/* resolutions may now run at once: no shared directory cache */
+	memset(&nt, 0, sizeof(nt));
+	nt.tf = *tf;
+	nt.flags = flags;
+	nt.stack = tf->rsi;
+	nt.ptid = tf->rdx;
+	nt.ctid = tf->r10;
+	nt.tls = (flags & CLONE_SETTLS) ? tf->r8 : dune_get_ring3_fs();
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 << 10);	/* the ring-0 stack of the new thread */
+	r = pthread_create(&th, &attr, thread_main, &nt);
+	pthread_attr_destroy(&attr);
+	if (r) {
+		__atomic_sub_fetch(&S.nthreads, 1, __ATOMIC_SEQ_CST);
+		return -r;
+	}
+	while (!__atomic_load_n(&nt.tid, __ATOMIC_ACQUIRE))
+		syscall(SYS_futex, &nt.tid, FUTEX_WAIT, 0, 0, 0, 0);
+	if (nt.tid < 0) {
+		__atomic_sub_fetch(&S.nthreads, 1, __ATOMIC_SEQ_CST);
+		return nt.tid;
+	}
+	return nt.tid;
+}
+
+/* exit(2) of one thread of the program: the kernel's clear-child-tid, then this monitor thread ends. */
+static void __attribute__((noreturn)) thread_exit(int status)
+{
+	uint64_t all = ~0ULL;
+
+	if (__atomic_sub_fetch(&S.nthreads, 1, __ATOMIC_SEQ_CST) <= 0)
+		sbx_exit(status);	/* the last one: the process ends */
+	if (r3->clear_tid) {
+		int zero = 0;
+
+		if (!sbx_copy_out(r3->clear_tid, &zero, sizeof(zero)))
+			syscall(SYS_futex, r3->clear_tid, FUTEX_WAKE, 1, 0, 0, 0);
+	}
+	/* no signal of the process may be routed to a thread that is gone */
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, NULL, 8);
+	if (r3 == &sbx_main_r3) {
+		/* the main thread: main() must not run on; wait for the last thread's exit_group */
+		for (;;)
+			syscall(SYS_pause);
+	}
+	dune_ret_from_user(0);
+}
+
 static long do_clone(struct dune_tf *tf, const struct sc_desc *d)
 {
 	unsigned long flags = tf->rdi;
 	const unsigned long ok = CSIGNAL | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | CLONE_PARENT_SETTID |
 				 CLONE_VFORK | CLONE_VM;
 
-	if ((flags & CLONE_VM) && !(flags & CLONE_VFORK)) {
-		deny(tf, d, -EPERM, S.pol->threads ? "threads are not supported inside the sandbox"
-						   : "policy: threads: false");
-		return -EPERM;
-	}
+	if ((flags & CLONE_VM) && !(flags & CLONE_VFORK))
+		return do_thread(tf, d);
 	if (flags & ~ok) {
 		deny(tf, d, -EINVAL, "clone flags the sandbox does not offer (namespaces, shared files/fs, ...)");
 		return -EINVAL;
@@ -251,6 +380,10 @@ static long do_execve(struct dune_tf *tf, const struct sc_desc *d, int dirfd, ui
 		deny(tf, d, -EPERM, "policy: exec: false");
 		return -EPERM;
 	}
+	if (S.nthreads > 1) {
+		deny(tf, d, -EPERM, "execve from a program with several threads is not offered");
+		return -EPERM;
+	}
 	path = sbx_copy_string(&S.ua, upath, SBX_PATH_MAX, &err);
 	if (!path)
 		return err;
@@ -351,6 +484,7 @@ void sbx_proc_syscall(struct dune_tf *tf, const struct sc_desc *d)
 
 	switch (nr) {
 	case SYS_exit:
+		thread_exit((int)tf->rdi);
 	case SYS_exit_group:
 		sbx_exit((int)tf->rdi);
 	case SYS_fork:

@@ -37,7 +37,7 @@
 
 struct sbx S;
 __thread struct r3thread *r3;
-static struct r3thread main_r3;
+struct r3thread sbx_main_r3;
 static int fd_base = SBX_FD_BASE;
 
 extern char **environ;
@@ -220,9 +220,29 @@ static void set_bit(uint64_t *bits, int fd, bool v)
 	if (fd < 0 || fd >= SBX_FD_LIMIT)
 		return;
 	if (v)
-		bits[fd / 64] |= 1ULL << (fd % 64);
+		__atomic_or_fetch(&bits[fd / 64], 1ULL << (fd % 64), __ATOMIC_SEQ_CST);
 	else
-		bits[fd / 64] &= ~(1ULL << (fd % 64));
+		__atomic_and_fetch(&bits[fd / 64], ~(1ULL << (fd % 64)), __ATOMIC_SEQ_CST);
+}
+
+/* ---------------------------------------------------------------- lock */
+
+/*
+ * The monitor's state the program's threads share (its address-space map,
+ * its dispositions, its children) is changed under one lock; calls that
+ * may block never hold it.  A spinlock: the holders are short, and signal
+ * vectors taken meanwhile never take it.
+ */
+void sbx_lock(void)
+{
+	while (__atomic_exchange_n(&S.lock, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&S.lock, __ATOMIC_RELAXED))
+			__builtin_ia32_pause();
+}
+
+void sbx_unlock(void)
+{
+	__atomic_store_n(&S.lock, 0, __ATOMIC_RELEASE);
 }
 
 void sbx_set_wfd(int fd, bool w)
@@ -436,13 +456,17 @@ static void on_syscall(struct dune_tf *tf)
 	switch (d->group) {
 	case G_MEMORY:
 		if (d->flags & F_EMUL) {
+			sbx_lock();
 			sbx_mm_syscall(tf);
+			sbx_unlock();
 			goto out;
 		}
 		break;
 	case G_IPC:
 		if (nr == SYS_shmat || nr == SYS_shmdt) {
+			sbx_lock();
 			sbx_mm_syscall(tf);
+			sbx_unlock();
 			goto out;
 		}
 		break;
@@ -914,7 +938,8 @@ int main(int argc, char **argv)
 	S.ua.copy_out = ua_copy_out;
 	S.ua.monitor_fd = ua_monitor_fd;
 	S.ua.fd_writable = ua_fd_writable;
-	r3 = &main_r3;
+	r3 = &sbx_main_r3;
+	S.nthreads = 1;
 	r3->altstack.ss_flags = SS_DISABLE;
 	r3->tid = (int)syscall(SYS_gettid);
 	for (r = 0; r < 3; r++)

@@ -140,6 +140,8 @@ struct sbx {
 	int fpu_mode;				/* 2 xsave, 1 fxsave */
 	uint64_t xcr0;
 	uint32_t mxcsr_mask;
+	volatile int lock;			/* sbx_lock() */
+	volatile int nthreads;			/* the program's threads alive (this process) */
 	/* counters */
 	uint64_t nsyscalls, ndenied, nfaults, nsignals;
 	uint64_t per_nr[SBX_NR_MAX];
@@ -165,6 +167,9 @@ int sbx_copy_in(void *dst, uint64_t src, size_t n);
 int sbx_copy_out(uint64_t dst, const void *src, size_t n);
 void sbx_verify_report(const char *when);
 void sbx_drop_compat_segment(void);
+void sbx_lock(void);
+void sbx_unlock(void);
+extern struct r3thread sbx_main_r3;
 
 /* load.c */
 int sbx_load(const char *path, int fd, char *const argv[], char *const envp[], struct dune_tf *tf);

@@ -474,9 +474,11 @@ static long do_sigaction(int sig, uint64_t act, uint64_t oact, uint64_t size)
 		return -EINVAL;
 	if (act && sbx_copy_in(&nka, act, sizeof(nka)))
 		return -EFAULT;
+	sbx_lock();
 	old = S.act[sig];
 	if (act) {
 		if (is_handler(nka.handler) && sig > DUNE_MAX_SIGNAL) {
+			sbx_unlock();
 			sbx_log_event("signal", "\"signal\":%d,\"decision\":\"deny\",\"reason\":\"no interrupt vector for "
 				      "signals above %d: handlers cannot be delivered\"", sig, DUNE_MAX_SIGNAL);
 			return -EINVAL;
@@ -485,11 +487,14 @@ static long do_sigaction(int sig, uint64_t act, uint64_t oact, uint64_t size)
 		if (is_handler(nka.handler) != is_handler(old.handler) || !is_handler(nka.handler) ||
 		    ((nka.flags ^ old.flags) & (SA_NOCLDSTOP | SA_NOCLDWAIT))) {
 			r = host_disposition(sig, &nka);
-			if (r)
+			if (r) {
+				sbx_unlock();
 				return r;
+			}
 		}
 		S.act[sig] = nka;
 	}
+	sbx_unlock();
 	if (oact && sbx_copy_out(oact, &old, sizeof(old)))
 		return -EFAULT;
 	return 0;

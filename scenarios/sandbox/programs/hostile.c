@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -858,6 +859,27 @@ static void c_huge_argv(const char *self)
 	printf("FAIL: exec failed: %s\n", errname(errno));
 }
 
+static void *nothing(void *a)
+{
+	return a;
+}
+
+/* Threads under a policy without them: a clear refusal, the program goes on. */
+static void c_threads(void)
+{
+	pthread_t t;
+	int e = pthread_create(&t, NULL, nothing, NULL);
+
+	printf("  pthread_create: %s\n", e ? strerror(e) : "created");
+	attempts++;
+	if (!e) {
+		escaped++;
+		printf("ESCAPE: a thread was created under threads: false\n");
+		pthread_join(t, NULL);
+	}
+	result();
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -916,6 +938,8 @@ int main(int argc, char **argv)
 		c_signal_storm(argc > 2 ? atoi(argv[2]) : 2000);
 	else if (!strcmp(cname, "huge-argv"))
 		c_huge_argv(argc > 2 ? argv[2] : "/root/dunelab/scenarios/sandbox/sbx-hostile");
+	else if (!strcmp(cname, "threads"))
+		c_threads();
 	else if (!strcmp(cname, "exec-done"))
 		printf("exec ok: running again inside the sandbox\n");
 	else {

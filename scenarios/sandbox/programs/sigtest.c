@@ -130,9 +130,87 @@ static void timer_us(long us)
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
-static void *thread_fn(void *a)
+/* ---- threads: a mutex-protected counter, a blocking read, a signal to one thread, exit values ---- */
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static long counter;
+static pthread_t target;
+static volatile int on_target;
+
+static void *worker(void *a)
 {
-	return a;
+	long i, id = (long)a;
+
+	for (i = 0; i < 1000; i++) {
+		pthread_mutex_lock(&mu);
+		counter++;
+		pthread_mutex_unlock(&mu);
+		if (i % 250 == 0)
+			(void)getppid();
+	}
+	return (void *)(id * 10);
+}
+
+static void *reader(void *a)
+{
+	char buf[16] = "";
+	ssize_t n;
+
+	(void)a;
+	n = read(pipefd[0], buf, sizeof(buf) - 1);
+	return strdup(n > 0 ? buf : "(nothing)");
+}
+
+static void on_usr1_thread(int sig)
+{
+	(void)sig;
+	on_target = pthread_equal(pthread_self(), target);
+}
+
+static void *waiter(void *a)
+{
+	(void)a;
+	while (!on_target)
+		usleep(1000);
+	return NULL;
+}
+
+static int threads_test(void)
+{
+	pthread_t t[4], r, w;
+	void *v;
+	long sum = 0, i;
+	int e;
+
+	for (i = 0; i < 4; i++) {
+		e = pthread_create(&t[i], NULL, worker, (void *)i);
+		if (e) {
+			printf("pthread_create: %s\n", strerror(e));
+			return 0;
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], &v);
+		sum += (long)v;
+	}
+	printf("4 threads: counter %ld, exit values sum %ld\n", counter, sum);
+	if (pipe(pipefd))
+		return 91;
+	pthread_create(&r, NULL, reader, NULL);
+	usleep(20000);
+	if (write(pipefd[1], "hello thread", 12) != 12)
+		return 92;
+	pthread_join(r, &v);
+	printf("blocking read in a thread: %s\n", (char *)v);
+	free(v);
+	setup_plain(SIGUSR1, on_usr1_thread, 0);
+	pthread_create(&w, NULL, waiter, NULL);
+	target = w;
+	pthread_kill(w, SIGUSR1);
+	pthread_join(w, NULL);
+	printf("pthread_kill: handled on the target thread=%d\n", (int)on_target);
+	printf("done\n");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -147,15 +225,8 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	setvbuf(stdout, NULL, _IONBF, 0);
-	if (argc > 1 && !strcmp(argv[1], "threads")) {
-		pthread_t t;
-		int r = pthread_create(&t, NULL, thread_fn, NULL);
-
-		printf("pthread_create: %s\n", r ? strerror(r) : "ok");
-		if (!r)
-			pthread_join(t, NULL);
-		return 0;
-	}
+	if (argc > 1 && !strcmp(argv[1], "threads"))
+		return threads_test();
 	if (argc > 1 && !strcmp(argv[1], "abort")) {
 		printf("about to abort\n");
 		abort();
