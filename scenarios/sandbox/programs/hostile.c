@@ -644,6 +644,7 @@ static void c_sigreturn_fpu(void)
 	uc.uc_mcontext.gregs[REG_RIP] = (greg_t)(uintptr_t)landing;
 	uc.uc_mcontext.gregs[REG_RSP] = (greg_t)(uintptr_t)&stack[1000] - 8;
 	uc.uc_mcontext.gregs[REG_EFL] = 0x202;
+	uc.uc_mcontext.gregs[REG_CSGSFS] = 0x33;	/* everything right but the FPU image */
 	uc.uc_mcontext.fpregs = (fpregset_t)fpu;
 	printf("calling rt_sigreturn with a garbage XSAVE image\n");
 	fflush(stdout);
