@@ -598,25 +598,22 @@ void sbx_sig_syscall(struct dune_tf *tf)
 			sbx_generic(tf, d), r = (long)tf->rax;
 		break;
 	case SYS_tkill:
-		if ((int)tf->rdi != r3->tid) {
-			S.ndenied++;
-			sbx_log_syscall(tf, d, "deny", -EPERM, "signal to a thread outside the sandbox");
-			r = -EPERM;
-			break;
-		}
+		/* tkill names no thread group: made a tgkill on our own, which the kernel checks */
 		note_self(S.pid, (int)tf->rsi, SI_TKILL);
-		r = syscall(SYS_tgkill, S.pid, r3->tid, (int)tf->rsi) ? -errno : 0;
+		r = syscall(SYS_tgkill, S.pid, (int)tf->rdi, (int)tf->rsi) ? -errno : 0;
 		break;
 	case SYS_tgkill:
 	case SYS_rt_tgsigqueueinfo:
-		if (!((int)tf->rdi == S.pid && (int)tf->rsi == r3->tid) &&
-		    !((int)tf->rdi != S.pid && sbx_signal_target_ok((long)(int)tf->rdi) && tf->rdi == tf->rsi)) {
+		/* any thread of ours (the kernel checks tid belongs to tgid), or a child's main thread */
+		if ((int)tf->rdi != S.pid &&
+		    !(sbx_signal_target_ok((long)(int)tf->rdi) && tf->rdi == tf->rsi)) {
 			S.ndenied++;
 			sbx_log_syscall(tf, d, "deny", -EPERM, "signal to a thread outside the sandbox");
 			r = -EPERM;
 			break;
 		}
-		note_self((long)(int)tf->rdi, (int)tf->rdx, nr == SYS_tgkill ? SI_TKILL : SI_QUEUE);
+		if ((int)tf->rsi == r3->tid)
+			note_self((long)(int)tf->rdi, (int)tf->rdx, nr == SYS_tgkill ? SI_TKILL : SI_QUEUE);
 		if (nr == SYS_tgkill)
 			r = syscall(SYS_tgkill, (int)tf->rdi, (int)tf->rsi, (int)tf->rdx) ? -errno : 0;
 		else
