@@ -451,7 +451,7 @@ const struct sc_desc sbx_systab[SBX_NR_MAX] = {
 	SC(432, fsmount, G_ADMIN, 0, I("fs_fd"), I("flags"), I("attr_flags")),
 	SC(433, fspick, G_ADMIN, 0, DFD("dfd"), PATH("path"), I("flags")),
 	SC(434, pidfd_open, G_NEVER, 0, I("pid"), I("flags")),
-	SC(435, clone3, G_PROCESS, F_EMUL, PTR("cl_args"), I("size")),
+	SC(435, clone3, G_PROCESS, F_NOSYS, PTR("cl_args"), I("size")),	/* glibc falls back to clone */
 	SC(436, close_range, G_IO, F_SPECIAL, I("first"), I("last"), I("flags")),
 	SC(437, openat2, G_FILE_READ, F_PATH | F_NEWFD, DFD("dirfd"), PATH("path"), INS("how", Z_OPEN_HOW),
 	   I("size")),

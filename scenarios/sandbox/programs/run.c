@@ -881,8 +881,12 @@ static int do_web(int argc, char **argv)
 				return 1;
 			}
 			got = fetch(port, path, &blen);
-			if (!got || blen < reflen || memcmp(got + blen - reflen, ref, reflen) || !strstr(got, " 200 "))
-				fail("%s: the %s server's response is not the file", name, v ? "sandboxed" : "native");
+			if (!got || blen < reflen || memcmp(got + blen - reflen, ref, reflen) || !strstr(got, " 200 ")) {
+				fail("%s: the %s server's response is not the file (%zu bytes for a %zu-byte file)", name,
+				     v ? "sandboxed" : "native", got ? blen : 0, reflen);
+				if (got)
+					printf("  it began: %.300s\n", got);
+			}
 			free(got);
 			for (k = 0; k < nclients; k++) {
 				rps[v][k][i] = load(port, path, (size_t)body, clients[k], requests, &bad);
