@@ -23,7 +23,7 @@ from .progress import step
 SOURCES = ("src/kmod", "src/libdune")
 SCENARIO_SKIP_DIRS = {"build", ".fetched", "__pycache__", ".git"}
 _SKIP_DIRS = {"build", ".git", "__pycache__"}
-_SOURCE_SUFFIXES = {".c", ".h", ".S", ".in", ".conf", ".lds", ".sh"}
+_SOURCE_SUFFIXES = {".c", ".h", ".S", ".in", ".conf", ".lds", ".sh", ".rules", ".sysusers"}
 _SOURCE_NAMES = {"Makefile", "Kbuild", "dkms.conf"}
 
 
@@ -43,6 +43,7 @@ class Artifacts:
     # failed is in build_errors instead, with the log's tail, and its rows fail with that reason
     scenario_programs: dict[str, list[Path]] = field(default_factory=dict)
     build_errors: dict[str, str] = field(default_factory=dict)
+    udev: Path | None = None    # src/kmod/udev: the rule and group that grant /dev/dune, and install.sh
 
 
 def _source_files(root: Path) -> list[Path]:
@@ -149,6 +150,7 @@ def build_artifacts(image, force: bool = False, scenarios: list[Path] | None = N
             s.update("guest tests", advance=1)
             _chroot_make(rootfs, ["-C", f"{inside}/src/libdune", "tests"], log)
             shutil.copy2(work / "src/kmod/dune.ko", tmp_out / "dune.ko")
+            shutil.copytree(work / "src/kmod/udev", tmp_out / "udev")
             shutil.copytree(work / "stage/usr/local", tmp_out / "libdune")
             for kind in TEST_KINDS:
                 src = work / "src/libdune/build/tests" / kind
@@ -185,6 +187,6 @@ def _collect(out: Path, key: str) -> Artifacts:
                 built[p.name] = sorted(x for x in p.iterdir() if x.is_file() and os.access(x, os.X_OK))
             elif p.suffix == ".failed":
                 errors[p.stem] = p.read_text().strip()
-    return Artifacts(dir=out, key=key, kmod=out / "dune.ko", libdune=out / "libdune",
+    return Artifacts(dir=out, key=key, kmod=out / "dune.ko", udev=out / "udev", libdune=out / "libdune",
                      guest_tests=programs("guest"), hostile_tests=programs("hostile"),
                      payloads=programs("payload"), scenario_programs=built, build_errors=errors)

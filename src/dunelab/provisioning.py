@@ -57,7 +57,7 @@ def install_dune(lab: Lab, art: Artifacts) -> None:
     with step("installing Dune into the guest", total=3) as s:
         s.update("dune.ko")
         with stripped([art.kmod]) as (ko,):
-            t.install_module(c, ko)
+            t.install_module(c, ko, art.udev)
         s.update("libdune", advance=1)
         t.install_libdune(c, art.libdune)
         s.update("test programs", advance=1)

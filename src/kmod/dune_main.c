@@ -23,7 +23,7 @@ static int dune_open(struct inode *inode, struct file *file)
 	df = kzalloc(sizeof(*df), GFP_KERNEL_ACCOUNT);
 	if (!df)
 		return -ENOMEM;
-	mutex_init(&df->lock);
+	spin_lock_init(&df->lock);
 	INIT_LIST_HEAD(&df->vcpus);
 	file->private_data = df;
 	return 0;
@@ -33,8 +33,7 @@ static int dune_release(struct inode *inode, struct file *file)
 {
 	struct dune_file *df = file->private_data;
 
-	dune_file_reap(df, true);
-	kfree(df);
+	dune_file_release(df);	/* frees df */
 	return 0;
 }
 
@@ -101,7 +100,13 @@ static struct miscdevice dune_dev = {
 	.minor	= DUNE_MINOR,
 	.name	= "dune",
 	.fops	= &dune_fops,
-	.mode	= 0666,
+	/*
+	 * Root only, like the original Dune and /dev/kvm without its rule: a
+	 * guest runs in VMX non-root mode with its own IDT, page tables and
+	 * MSR writes to emulate, which is more attack surface than an ordinary
+	 * process has.  udev/60-dune.rules grants the device to group "dune".
+	 */
+	.mode	= 0600,
 };
 
 static int __init dune_init(void)
@@ -116,19 +121,29 @@ static int __init dune_init(void)
 	r = dune_vmx_init();
 	if (r)
 		return r;
-	r = dune_vmcs_init();
+	r = dune_mitigations_init();
 	if (r)
 		goto vmx_exit;
+	r = dune_vmcs_init();
+	if (r)
+		goto mitigations_exit;
+	r = dune_vcpu_init();
+	if (r)
+		goto vmcs_exit;
 	r = misc_register(&dune_dev);
 	if (r) {
 		pr_err("cannot register misc device minor %d (%d)\n", DUNE_MINOR, r);
-		goto vmcs_exit;
+		goto vcpu_exit;
 	}
 	pr_info("loaded: /dev/dune ready\n");
 	return 0;
 
+vcpu_exit:
+	dune_vcpu_exit();
 vmcs_exit:
 	dune_vmcs_exit();
+mitigations_exit:
+	dune_mitigations_exit();
 vmx_exit:
 	dune_vmx_exit();
 	return r;
@@ -136,11 +151,14 @@ vmx_exit:
 
 static void __exit dune_exit(void)
 {
-	/* No file can be open here (module refcount), so no vCPU exists. */
+	/* No file can be open here (module refcount). */
 	misc_deregister(&dune_dev);
+	/* vCPUs of threads that exited last may still be on the workqueue. */
+	dune_vcpu_exit();
 	/* mmu_notifier_put() frees EPTs via SRCU callbacks: wait for them. */
 	mmu_notifier_synchronize();
 	dune_vmcs_exit();
+	dune_mitigations_exit();
 	dune_vmx_exit();
 }
 

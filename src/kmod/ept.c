@@ -14,10 +14,22 @@
  * "invalidation in progress" count stop a fault that raced with an
  * invalidation from installing a stale frame (same idea as KVM's
  * mmu_invalidate_seq).
+ *
+ * Host memory is RAM only: leaves are write-back with "ignore guest PAT", so
+ * the guest's PAT/PCD/PWT cannot give host RAM another memory type, and PFN
+ * mappings that are not RAM (device MMIO, the BIOS area) are not mapped at
+ * all.  Where the host maps a 2 MiB page (THP), so does the EPT.  Table pages
+ * that an invalidation leaves empty are freed after the INVEPT, so the EPT
+ * never holds more than the process maps; ept_max_tables caps it anyway.
+ * A writable leaf that goes away marks its page dirty (the CPU never sets the
+ * host PTE's dirty bit for guest writes).
  */
 #define pr_fmt(fmt) "dune: " fmt
 
 #include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pgtable.h>
+#include <linux/ioport.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/sched/mm.h>
@@ -35,6 +47,14 @@
 #define EPT_ADDR_MASK	0x000ffffffffff000ULL
 #define EPT_NONLEAF	(VMX_EPT_READABLE_MASK | VMX_EPT_WRITABLE_MASK | \
 			 VMX_EPT_EXECUTABLE_MASK)
+#define EPT_LARGE	(1ULL << 7)	/* 2 MiB leaf in a level-1 entry */
+/* Leaf memory type: write-back, guest PAT ignored (host RAM only). */
+#define EPT_LEAF_MT	((EPT_MT_WB << VMX_EPT_MT_EPTE_SHIFT) | VMX_EPT_IPAT_BIT)
+
+/* EPT table pages per process before the whole EPT is dropped and refilled. */
+static unsigned long ept_max_tables = 65536;	/* 256 MiB of tables */
+module_param(ept_max_tables, ulong, 0644);
+MODULE_PARM_DESC(ept_max_tables, "EPT table pages per process before the EPT is zapped and refilled");
 
 static const struct mmu_notifier_ops dune_mn_ops;
 
@@ -105,55 +125,70 @@ static int ept_index(u64 gpa, int level)	/* level 3 = PML4 ... 0 = PT */
 	return (gpa >> (12 + 9 * level)) & (EPT_ENTRIES - 1);
 }
 
-/*
- * Find (and, with prealloc, create) the leaf entry for gpa.
- * Called with ept_lock held; prealloc holds zeroed pages taken in order.
- */
-static u64 *ept_leaf(struct dune_vm *vm, u64 gpa, void **prealloc, int *nprealloc)
+static bool ept_is_leaf(u64 entry, int level)
 {
-	u64 *table = vm->ept_root;
-	int level;
-
-	for (level = EPT_LEVELS - 1; level > 0; level--) {
-		u64 *e = &table[ept_index(gpa, level)];
-
-		if (!(*e & EPT_PRESENT)) {
-			void *pg;
-
-			if (!prealloc || *nprealloc == 0)
-				return NULL;
-			pg = prealloc[--(*nprealloc)];
-			prealloc[*nprealloc] = NULL;
-			*e = __pa(pg) | EPT_NONLEAF;
-		}
-		table = ept_table(*e);
-	}
-	return &table[ept_index(gpa, 0)];
+	return level == 0 || (entry & EPT_LARGE);
 }
 
-/* Clear leaves in [start, end); returns true if any was present. */
-static bool ept_zap_level(u64 *table, int level, u64 base, u64 start, u64 end)
+/* Table pages taken off the EPT, freed once no CPU can cache them. */
+struct ept_zap {
+	struct list_head freed;
+	bool found;		/* something was cleared: INVEPT needed */
+};
+
+static void ept_zap_init(struct ept_zap *z)
+{
+	INIT_LIST_HEAD(&z->freed);
+	z->found = false;
+}
+
+/* A leaf goes away: guest writes through it made its page dirty. */
+static void ept_leaf_gone(u64 entry)
+{
+	unsigned long pfn = (entry & EPT_ADDR_MASK) >> PAGE_SHIFT;
+
+	if ((entry & VMX_EPT_WRITABLE_MASK) && pfn_valid(pfn)) {
+		struct page *page = pfn_to_page(pfn);
+
+		if (!PageReserved(page))
+			SetPageDirty(page);
+	}
+}
+
+/*
+ * Clear the leaves mapping [start, end) in the table at `level` (covering
+ * `base` onwards), and free (into z->freed) every table below it that ends
+ * up empty.  Returns true if this table is empty afterwards.  ept_lock held.
+ */
+static bool ept_zap_level(struct dune_vm *vm, u64 *table, int level, u64 base,
+			  u64 start, u64 end, struct ept_zap *z)
 {
 	u64 span = 1ULL << (12 + 9 * level);
-	bool found = false;
+	bool empty = true;
 	int i;
 
 	for (i = 0; i < EPT_ENTRIES; i++) {
-		u64 lo = base + i * span, hi = lo + span;
+		u64 e = table[i], lo = base + i * span, hi = lo + span;
 
-		if (hi <= start || lo >= end)
+		if (!(e & EPT_PRESENT))
 			continue;
-		if (!(table[i] & EPT_PRESENT))
+		if (hi <= start || lo >= end) {
+			empty = false;
 			continue;
-		if (level == 0) {
-			WRITE_ONCE(table[i], 0);
-			found = true;
-		} else {
-			found |= ept_zap_level(ept_table(table[i]), level - 1,
-					       lo, start, end);
 		}
+		if (ept_is_leaf(e, level)) {
+			ept_leaf_gone(e);
+		} else if (ept_zap_level(vm, ept_table(e), level - 1, lo, start, end, z)) {
+			list_add(&virt_to_page(ept_table(e))->lru, &z->freed);
+			vm->nr_tables--;
+		} else {
+			empty = false;
+			continue;
+		}
+		WRITE_ONCE(table[i], 0);
+		z->found = true;
 	}
-	return found;
+	return empty;
 }
 
 static bool ept_test_level(u64 *table, int level, u64 base, u64 start, u64 end)
@@ -166,7 +201,7 @@ static bool ept_test_level(u64 *table, int level, u64 base, u64 start, u64 end)
 
 		if (hi <= start || lo >= end || !(table[i] & EPT_PRESENT))
 			continue;
-		if (level == 0 ||
+		if (ept_is_leaf(table[i], level) ||
 		    ept_test_level(ept_table(table[i]), level - 1, lo, start, end))
 			return true;
 	}
@@ -179,7 +214,7 @@ static void ept_free_level(u64 *table, int level)
 
 	if (level > 0) {
 		for (i = 0; i < EPT_ENTRIES; i++)
-			if (table[i] & EPT_PRESENT)
+			if ((table[i] & EPT_PRESENT) && !ept_is_leaf(table[i], level))
 				ept_free_level(ept_table(table[i]), level - 1);
 	}
 	free_page((unsigned long)table);
@@ -207,45 +242,60 @@ static void ept_flush(struct dune_vm *vm)
 		on_each_cpu_mask(vm->cpus_used, dune_ept_flush_local, vm, 1);
 }
 
+/* After ept_lock is dropped: INVEPT if anything went, then free the tables. */
+static void ept_zap_finish(struct dune_vm *vm, struct ept_zap *z)
+{
+	struct page *pg, *tmp;
+
+	if (z->found)
+		ept_flush(vm);
+	list_for_each_entry_safe(pg, tmp, &z->freed, lru) {
+		list_del(&pg->lru);
+		__free_page(pg);
+	}
+}
+
+/* The three windows of the layout, as host-virtual -> guest-physical. */
+struct ept_window {
+	u64 hva, size, gpa;
+};
+
+static void ept_windows(const struct dune_layout *l, struct ept_window w[3])
+{
+	w[0] = (struct ept_window){ 0, gpa_map_start(l), 0 };
+	w[1] = (struct ept_window){ l->base_map, GPA_MAP_SIZE, gpa_map_start(l) };
+	w[2] = (struct ept_window){ l->base_stack, GPA_STACK_SIZE, gpa_stack_start(l) };
+}
+
 /*
  * Zap every GPA that aliases host range [start, end).  The identity, map and
  * stack windows can overlap in HVA space, so all three are checked.
  * Caller holds ept_lock.
  */
-static bool ept_zap_hva(struct dune_vm *vm, unsigned long start, unsigned long end)
+static void ept_zap_hva(struct dune_vm *vm, unsigned long start, unsigned long end,
+			struct ept_zap *z)
 {
-	const struct dune_layout *l = &vm->layout;
-	struct { u64 hva, size, gpa; } win[3] = {
-		{ 0, gpa_map_start(l), 0 },
-		{ l->base_map, GPA_MAP_SIZE, gpa_map_start(l) },
-		{ l->base_stack, GPA_STACK_SIZE, gpa_stack_start(l) },
-	};
-	bool found = false;
+	struct ept_window win[3];
 	int i;
 
+	ept_windows(&vm->layout, win);
 	for (i = 0; i < 3; i++) {
 		u64 s = max_t(u64, start, win[i].hva);
 		u64 e = min_t(u64, end, win[i].hva + win[i].size);
 
 		if (s >= e)
 			continue;
-		found |= ept_zap_level(vm->ept_root, EPT_LEVELS - 1, 0,
-				       s - win[i].hva + win[i].gpa,
-				       e - win[i].hva + win[i].gpa);
+		ept_zap_level(vm, vm->ept_root, EPT_LEVELS - 1, 0,
+			      s - win[i].hva + win[i].gpa, e - win[i].hva + win[i].gpa, z);
 	}
-	return found;
 }
 
 static bool ept_test_hva(struct dune_vm *vm, unsigned long start, unsigned long end)
 {
-	const struct dune_layout *l = &vm->layout;
-	struct { u64 hva, size, gpa; } win[3] = {
-		{ 0, gpa_map_start(l), 0 },
-		{ l->base_map, GPA_MAP_SIZE, gpa_map_start(l) },
-		{ l->base_stack, GPA_STACK_SIZE, gpa_stack_start(l) },
-	};
+	struct ept_window win[3];
 	int i;
 
+	ept_windows(&vm->layout, win);
 	for (i = 0; i < 3; i++) {
 		u64 s = max_t(u64, start, win[i].hva);
 		u64 e = min_t(u64, end, win[i].hva + win[i].size);
@@ -269,15 +319,15 @@ static int dune_mn_invalidate_range_start(struct mmu_notifier *mn,
 					  const struct mmu_notifier_range *range)
 {
 	struct dune_vm *vm = mn_to_vm(mn);
-	bool found;
+	struct ept_zap z;
 
+	ept_zap_init(&z);
 	spin_lock(&vm->ept_lock);
 	vm->mmu_invalidating++;
-	found = ept_zap_hva(vm, range->start, range->end);
+	ept_zap_hva(vm, range->start, range->end, &z);
 	spin_unlock(&vm->ept_lock);
 	/* The host may free the pages once we return: flush first. */
-	if (found)
-		ept_flush(vm);
+	ept_zap_finish(vm, &z);
 	return 0;
 }
 
@@ -302,14 +352,14 @@ static int dune_mn_clear_young_common(struct mmu_notifier *mn,
 				      unsigned long start, unsigned long end)
 {
 	struct dune_vm *vm = mn_to_vm(mn);
-	bool found;
+	struct ept_zap z;
 
+	ept_zap_init(&z);
 	spin_lock(&vm->ept_lock);
-	found = ept_zap_hva(vm, start, end);
+	ept_zap_hva(vm, start, end, &z);
 	spin_unlock(&vm->ept_lock);
-	if (found)
-		ept_flush(vm);
-	return found;
+	ept_zap_finish(vm, &z);
+	return z.found;
 }
 
 static int dune_mn_clear_flush_young(struct mmu_notifier *mn,
@@ -337,18 +387,24 @@ static int dune_mn_test_young(struct mmu_notifier *mn, struct mm_struct *mm,
 	return found;
 }
 
+/* Everything below the root goes; ept_lock held. */
+static void ept_zap_all(struct dune_vm *vm, struct ept_zap *z)
+{
+	ept_zap_level(vm, vm->ept_root, EPT_LEVELS - 1, 0, 0, ~0ULL, z);
+}
+
 static void dune_mn_release(struct mmu_notifier *mn, struct mm_struct *mm)
 {
 	struct dune_vm *vm = mn_to_vm(mn);
-	bool found;
+	struct ept_zap z;
 
+	ept_zap_init(&z);
 	spin_lock(&vm->ept_lock);
 	vm->dead = true;
 	vm->mmu_seq++;
-	found = ept_zap_level(vm->ept_root, EPT_LEVELS - 1, 0, 0, ~0ULL);
+	ept_zap_all(vm, &z);
 	spin_unlock(&vm->ept_lock);
-	if (found)
-		ept_flush(vm);
+	ept_zap_finish(vm, &z);
 }
 
 static struct mmu_notifier *dune_mn_alloc(struct mm_struct *mm)
@@ -427,21 +483,201 @@ void dune_vm_put(struct dune_vm *vm)
 
 /* ------------------------------------------------------------ EPT faults */
 
+/* Zeroed table pages taken before ept_lock, in the order they are used. */
+struct ept_prealloc {
+	void *pages[EPT_LEVELS - 1];
+	int n;
+};
+
+static void prealloc_fill(struct ept_prealloc *p, int want)
+{
+	p->n = 0;
+	while (p->n < want) {
+		struct page *pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
+
+		if (!pg)
+			break;
+		p->pages[p->n++] = page_address(pg);
+	}
+}
+
+static void prealloc_free(struct ept_prealloc *p)
+{
+	while (p->n > 0)
+		free_page((unsigned long)p->pages[--p->n]);
+}
+
+/*
+ * The entry for gpa at `level` (0: 4 KiB leaf, 1: 2 MiB leaf), creating the
+ * tables above it.  NULL: out of preallocated pages.  ERR_PTR(-EEXIST): a
+ * 2 MiB leaf is in the way of a 4 KiB one (returned in *large), or a table
+ * is in the way of a 2 MiB leaf.  ept_lock held.
+ */
+static u64 *ept_entry(struct dune_vm *vm, u64 gpa, int level, struct ept_prealloc *p,
+		      u64 **large)
+{
+	u64 *table = vm->ept_root;
+	int l;
+
+	for (l = EPT_LEVELS - 1; l > level; l--) {
+		u64 *e = &table[ept_index(gpa, l)];
+
+		if (!(*e & EPT_PRESENT)) {
+			void *pg;
+
+			if (p->n == 0)
+				return NULL;
+			pg = p->pages[--p->n];
+			*e = __pa(pg) | EPT_NONLEAF;
+			vm->nr_tables++;
+		} else if (ept_is_leaf(*e, l)) {
+			*large = e;
+			return ERR_PTR(-EEXIST);
+		}
+		table = ept_table(*e);
+	}
+	table = &table[ept_index(gpa, level)];
+	if (level > 0 && (*table & EPT_PRESENT) && !ept_is_leaf(*table, level))
+		return ERR_PTR(-EEXIST);
+	return table;
+}
+
+/*
+ * Does the host map hva with a PMD (2 MiB) page whose frames start at
+ * `head_pfn`?  A lockless walk like GUP-fast: interrupts off keep the page
+ * tables from being freed under us; a THP split racing with us is caught by
+ * the mmu_seq check before anything is installed.
+ */
+static bool host_maps_2m(struct mm_struct *mm, unsigned long hva, unsigned long head_pfn,
+			 bool *writable)
+{
+	unsigned long flags;
+	bool huge = false;
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud, pudv;
+	pmd_t pmd;
+
+	local_irq_save(flags);
+	pgd = pgd_offset(mm, hva);
+	if (pgd_none(READ_ONCE(*pgd)))
+		goto out;
+	p4d = p4d_offset(pgd, hva);
+	if (p4d_none(READ_ONCE(*p4d)))
+		goto out;
+	pud = pud_offset(p4d, hva);
+	pudv = READ_ONCE(*pud);
+	if (pud_none(pudv) || !pud_present(pudv) || pud_large(pudv))
+		goto out;
+	pmd = READ_ONCE(*pmd_offset(pud, hva));
+	if (pmd_present(pmd) && pmd_large(pmd) && pmd_pfn(pmd) == head_pfn) {
+		huge = true;
+		*writable = pmd_write(pmd);
+	}
+out:
+	local_irq_restore(flags);
+	return huge;
+}
+
+/*
+ * Map a 2 MiB EPT leaf for the fault at gpa if the host maps the 2 MiB
+ * around hva with one huge page and the guest-physical 2 MiB around gpa
+ * lies in one window, at the same offset.
+ */
+static bool can_map_2m(struct dune_vm *vm, u64 gpa, unsigned long hva,
+		       struct page *page, bool *writable)
+{
+	unsigned long hva2m = hva & ~(SZ_2M - 1), lo, hi;
+	u64 gpa2m = gpa & ~((u64)SZ_2M - 1);
+	bool w;
+
+	if (!dune_caps.ept_2m || (gpa & (SZ_2M - 1)) != (hva & (SZ_2M - 1)))
+		return false;
+	if (!dune_gpa_to_hva(&vm->layout, gpa2m, &lo) || lo != hva2m ||
+	    !dune_gpa_to_hva(&vm->layout, gpa2m + SZ_2M - 1, &hi) ||
+	    hi != hva2m + SZ_2M - 1)
+		return false;
+	if (!host_maps_2m(current->mm, hva, page_to_pfn(page) - ((hva >> PAGE_SHIFT) & 511), &w))
+		return false;
+	*writable = *writable && w;
+	return true;
+}
+
+/*
+ * Install `entry` (4 KiB, or 2 MiB with level 1) for gpa if no invalidation
+ * ran since `seq`.  Returns 0 if installed or already there, -EAGAIN if it
+ * raced with an invalidation, -ENOMEM.
+ */
+static int ept_install(struct dune_vm *vm, u64 gpa, int level, u64 entry,
+		       unsigned long seq, bool *mapped)
+{
+	struct ept_prealloc p;
+	struct ept_zap z;
+	u64 *e, *large = NULL;
+	int r = 0;
+
+	ept_zap_init(&z);
+	/* Bounded: past the cap, drop the whole EPT (it refills on demand). */
+	if (READ_ONCE(vm->nr_tables) + EPT_LEVELS > READ_ONCE(ept_max_tables)) {
+		spin_lock(&vm->ept_lock);
+		ept_zap_all(vm, &z);
+		spin_unlock(&vm->ept_lock);
+		ept_zap_finish(vm, &z);
+		pr_info_ratelimited("EPT of pid %d reached %lu tables: dropped, refilling\n",
+				    current->tgid, ept_max_tables);
+		return -EAGAIN;
+	}
+	prealloc_fill(&p, EPT_LEVELS - 1 - level);
+
+	spin_lock(&vm->ept_lock);
+	if (vm->dead || vm->mmu_invalidating || vm->mmu_seq != seq) {
+		r = -EAGAIN;
+		goto unlock;
+	}
+	e = ept_entry(vm, gpa, level, &p, &large);
+	if (e == ERR_PTR(-EEXIST) && large) {
+		/* A 2 MiB leaf where a 4 KiB one goes: drop it, refault. */
+		ept_leaf_gone(*large);
+		WRITE_ONCE(*large, 0);
+		z.found = true;
+		r = -EAGAIN;
+	} else if (IS_ERR(e)) {
+		r = PTR_ERR(e);
+	} else if (!e) {
+		r = -ENOMEM;
+	} else if (*e == entry) {
+		/* Already there: the fault came from a stale TLB entry. */
+		z.found = true;
+	} else {
+		/* A present entry is only upgraded (R -> RW, same frame) here. */
+		WRITE_ONCE(*e, entry);
+		*mapped = true;
+	}
+unlock:
+	spin_unlock(&vm->ept_lock);
+	if (z.found)
+		on_each_cpu_mask(vm->cpus_used, dune_ept_flush_local, vm, 1);
+	z.found = false;
+	ept_zap_finish(vm, &z);
+	prealloc_free(&p);
+	return r;
+}
+
 /*
  * get_user_pages() refuses VM_IO/VM_PFNMAP areas such as the vDSO's vvar
  * page, which guest code reads on every clock_gettime().  Map such frames
- * read-only, and only if they are RAM (pfn_valid), never device memory: a
- * write-back EPT mapping of MMIO would be wrong.  Coherence still comes from
- * the notifier (zapping a PFN mapping invalidates it like any other PTE).
+ * read-only, and only if they are RAM (page_is_ram(), the e820/iomem view):
+ * device MMIO, ROMs and firmware areas - which have a struct page, so
+ * pfn_valid() would accept them - are never mapped into a guest, whatever
+ * memory type it would ask for.  Coherence still comes from the notifier
+ * (zapping a PFN mapping invalidates it like any other PTE).
  */
 static int ept_map_pfnmap(struct dune_vm *vm, u64 gpa, unsigned long hva,
 			  bool write, unsigned long seq, bool *mapped)
 {
-	void *prealloc[EPT_LEVELS - 1] = {};
-	int nprealloc = 0, i, ret = 1;
 	struct vm_area_struct *vma;
 	unsigned long pfn;
-	u64 *leaf;
+	int r;
 
 	if (write)
 		return 1;
@@ -465,62 +701,29 @@ static int ept_map_pfnmap(struct dune_vm *vm, u64 gpa, unsigned long hva,
 			return 1;
 		}
 	}
-	if (!pfn_valid(pfn)) {
-		mmap_read_unlock(current->mm);
-		return 1;
-	}
 	mmap_read_unlock(current->mm);
+	if (!page_is_ram(pfn))
+		return 1;
 
-	for (i = 0; i < EPT_LEVELS - 1; i++) {
-		struct page *pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
-
-		if (!pg)
-			break;
-		prealloc[nprealloc++] = page_address(pg);
-	}
-	spin_lock(&vm->ept_lock);
-	if (vm->dead || vm->mmu_invalidating || vm->mmu_seq != seq) {
-		ret = 0;	/* raced with an invalidation: refault */
-	} else {
-		leaf = ept_leaf(vm, gpa, prealloc, &nprealloc);
-		if (leaf) {
-			WRITE_ONCE(*leaf, ((u64)pfn << PAGE_SHIFT) |
-				   VMX_EPT_READABLE_MASK | VMX_EPT_EXECUTABLE_MASK |
-				   (EPT_MT_WB << VMX_EPT_MT_EPTE_SHIFT));
-			*mapped = true;
-			ret = 0;
-		} else {
-			ret = -ENOMEM;
-		}
-	}
-	spin_unlock(&vm->ept_lock);
-	for (i = 0; i < nprealloc; i++)
-		if (prealloc[i])
-			free_page((unsigned long)prealloc[i]);
-	return ret;
+	r = ept_install(vm, gpa, 0, ((u64)pfn << PAGE_SHIFT) | VMX_EPT_READABLE_MASK |
+			VMX_EPT_EXECUTABLE_MASK | EPT_LEAF_MT, seq, mapped);
+	return r == -EAGAIN ? 0 : r;
 }
 
 /*
- * Handle an EPT violation at gpa.  Returns 0 to retry the guest, 1 if the
- * access is outside the process's memory (-> DUNE_RET_EPT_VIOLATION), or a
- * negative errno.  *mapped: a leaf was installed or upgraded (for the stats).
- * Runs preemptible, interrupts on, as current.
+ * One attempt: fault the page in on the host, install it.  -EAGAIN if an
+ * invalidation ran meanwhile (typically the one our own get_user_pages
+ * caused, breaking COW of the zero page), 1 for "not the process's memory".
  */
-int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual, bool *mapped)
+static int ept_fault_once(struct dune_vm *vm, u64 gpa, unsigned long hva, bool write,
+			  bool *mapped)
 {
-	bool write = qual & EPT_VIOLATION_ACC_WRITE;
-	void *prealloc[EPT_LEVELS - 1] = {};
-	int nprealloc = 0;
-	unsigned long hva, seq;
+	unsigned long seq;
 	struct page *page;
 	bool writable;
-	u64 *leaf, entry;
+	u64 entry;
 	long n;
-	int i, ret = 0;
-
-	if (!dune_gpa_to_hva(&vm->layout, gpa, &hva))
-		return 1;
-	hva &= PAGE_MASK;
+	int level = 0, r;
 
 	seq = READ_ONCE(vm->mmu_seq);
 	smp_rmb();	/* read seq before looking at the host page tables */
@@ -541,44 +744,56 @@ int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual, bool *mappe
 	if (n != 1)
 		return ept_map_pfnmap(vm, gpa, hva, write, seq, mapped);
 
-	for (i = 0; i < EPT_LEVELS - 1; i++) {
-		struct page *pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
-
-		if (!pg)
-			break;
-		prealloc[nprealloc++] = page_address(pg);
+	if (can_map_2m(vm, gpa, hva, page, &writable)) {
+		level = 1;
+		entry = ((page_to_pfn(page) - ((hva >> PAGE_SHIFT) & 511)) << PAGE_SHIFT) |
+			EPT_LARGE;
+	} else {
+		entry = page_to_pfn(page) << PAGE_SHIFT;
 	}
-
-	entry = (page_to_pfn(page) << PAGE_SHIFT) | VMX_EPT_READABLE_MASK |
-		VMX_EPT_EXECUTABLE_MASK | (EPT_MT_WB << VMX_EPT_MT_EPTE_SHIFT);
+	entry |= VMX_EPT_READABLE_MASK | VMX_EPT_EXECUTABLE_MASK | EPT_LEAF_MT;
 	if (writable)
 		entry |= VMX_EPT_WRITABLE_MASK;
 
-	spin_lock(&vm->ept_lock);
-	if (vm->dead || vm->mmu_invalidating || vm->mmu_seq != seq) {
-		spin_unlock(&vm->ept_lock);
-		goto out;	/* raced with an invalidation: let it refault */
+	r = ept_install(vm, gpa & ~((1ULL << (12 + 9 * level)) - 1), level, entry, seq, mapped);
+	if (r == -EEXIST && level == 1) {
+		/* 4 KiB tables already there: map this page alone. */
+		entry = (page_to_pfn(page) << PAGE_SHIFT) | VMX_EPT_READABLE_MASK |
+			VMX_EPT_EXECUTABLE_MASK | EPT_LEAF_MT |
+			(writable ? VMX_EPT_WRITABLE_MASK : 0);
+		r = ept_install(vm, gpa & PAGE_MASK, 0, entry, seq, mapped);
 	}
-	leaf = ept_leaf(vm, gpa, prealloc, &nprealloc);
-	if (!leaf) {
-		spin_unlock(&vm->ept_lock);
-		ret = -ENOMEM;
-		goto out;
-	}
-	if (*leaf == entry) {
-		/* Already there: the fault came from a stale TLB entry. */
-		spin_unlock(&vm->ept_lock);
-		on_each_cpu_mask(vm->cpus_used, dune_ept_flush_local, vm, 1);
-		goto out;
-	}
-	/* A present entry is only upgraded (R -> RW, same frame) here. */
-	WRITE_ONCE(*leaf, entry);
-	spin_unlock(&vm->ept_lock);
-	*mapped = true;
-out:
 	put_page(page);
-	for (i = 0; i < nprealloc; i++)
-		if (prealloc[i])
-			free_page((unsigned long)prealloc[i]);
-	return ret;
+	return r;
+}
+
+/*
+ * Handle an EPT violation at gpa.  Returns 0 to retry the guest, 1 if the
+ * access is outside the process's memory (-> DUNE_RET_EPT_VIOLATION), or a
+ * negative errno.  *mapped: a leaf was installed or upgraded (for the stats).
+ * Runs preemptible, interrupts on, as current.
+ *
+ * A fault whose own host fault-in invalidated the range (a write to a
+ * zero-page or COW mapping) is retried here rather than by re-entering the
+ * guest: a first write to a fresh anonymous page costs one VM exit.
+ */
+int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual, bool *mapped)
+{
+	bool write = qual & EPT_VIOLATION_ACC_WRITE;
+	unsigned long hva;
+	int tries, r = 0;
+
+	if (!dune_gpa_to_hva(&vm->layout, gpa, &hva))
+		return 1;
+	hva &= PAGE_MASK;
+
+	for (tries = 0; tries < 3; tries++) {
+		r = ept_fault_once(vm, gpa, hva, write, mapped);
+		if (r != -EAGAIN)
+			break;
+		if (fatal_signal_pending(current))
+			return 0;
+		cond_resched();
+	}
+	return r == -EAGAIN ? 0 : r;
 }

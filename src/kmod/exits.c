@@ -13,7 +13,12 @@
 #define pr_fmt(fmt) "dune: " fmt
 
 #include <linux/kernel.h>
+#include <linux/module.h>
 #include <linux/sched.h>
+#include <linux/pid.h>
+#include <linux/cred.h>
+#include <linux/entry-common.h>
+#include <asm/mce.h>
 #include <asm/processor.h>
 #include <asm/msr.h>
 #include <asm/fpu/xcr.h>
@@ -25,10 +30,20 @@
 #include "dune_internal.h"
 #include "vmx_ops.h"
 
+/*
+ * Complete guest system calls that cannot differ from what the host would
+ * return, and have no side effect, without leaving the kernel (see
+ * syscall_fastpath()).  0 makes every VMCALL go to libdune.
+ */
+static bool fastpath = true;
+module_param(fastpath, bool, 0644);
+MODULE_PARM_DESC(fastpath, "answer getpid/gettid/getppid/get[e]uid/get[e]gid VMCALLs in the kernel");
+
 static void skip_insn(struct dune_vcpu *vcpu)
 {
 	u32 intr;
 
+	vcpu->exit_insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
 	vcpu->rip += vcpu->exit_insn_len;
 	vmcs_write(GUEST_RIP, vcpu->rip);
 	/* Completing an instruction ends STI / MOV SS blocking. */
@@ -57,23 +72,41 @@ static int unhandled(struct dune_vcpu *vcpu, struct dune_config *conf)
 	return DUNE_RET_UNHANDLED_VMEXIT;
 }
 
+/* As kvm_intel does: the kernel's handler, as if it interrupted user mode. */
+static void machine_check(void)
+{
+	struct pt_regs regs = {
+		.cs = 3,	/* whatever the guest ran, it is not the kernel */
+		.flags = X86_EFLAGS_IF,
+	};
+
+	do_machine_check(&regs);
+}
+
+/*
+ * Right after the exit, interrupts off: an NMI or a machine check that the
+ * exit consumed goes to the kernel's own handler now.
+ */
 void dune_handle_exit_irqoff(struct dune_vcpu *vcpu)
 {
 	u32 reason = vcpu->exit_reason & 0xffff;
-	u32 info = vcpu->exit_intr_info;
+	u32 info;
 
 	if (vcpu->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY) {
 		if (reason == EXIT_REASON_MCE_DURING_VMENTRY)
-			asm volatile("int $" __stringify(X86_TRAP_MC));
+			machine_check();
 		return;
 	}
-	if (reason != EXIT_REASON_EXCEPTION_NMI || !(info & INTR_INFO_VALID_MASK))
+	if (reason != EXIT_REASON_EXCEPTION_NMI)
 		return;
-	/* The NMI/#MC was consumed by the exit: hand it to the host handler. */
+	info = vmcs_read(VM_EXIT_INTR_INFO);
+	vcpu->exit_intr_info = info;
+	if (!(info & INTR_INFO_VALID_MASK))
+		return;
 	if ((info & INTR_INFO_INTR_TYPE_MASK) == INTR_TYPE_NMI_INTR)
-		asm volatile("int $" __stringify(X86_TRAP_NMI));
+		dune_do_nmi_irqoff();
 	else if ((info & INTR_INFO_VECTOR_MASK) == X86_TRAP_MC)
-		asm volatile("int $" __stringify(X86_TRAP_MC));
+		machine_check();
 }
 
 static int handle_exception_nmi(struct dune_vcpu *vcpu, struct dune_config *conf)
@@ -88,17 +121,66 @@ static int handle_exception_nmi(struct dune_vcpu *vcpu, struct dune_config *conf
 
 static int handle_cpuid(struct dune_vcpu *vcpu)
 {
+	u32 leaf = vcpu->regs.rax, sub = vcpu->regs.rcx;
 	u32 a, b, c, d;
 
-	cpuid_count(vcpu->regs.rax, vcpu->regs.rcx, &a, &b, &c, &d);
-	if ((u32)vcpu->regs.rax == 1)
+	cpuid_count(leaf, sub, &a, &b, &c, &d);
+	if (leaf == 1)
 		c &= ~(1u << (X86_FEATURE_VMX & 31));	/* no nested VMX */
+	if (leaf == 0xd && sub == 1)
+		a &= ~(1u << (X86_FEATURE_XSAVES & 31));	/* #UD in the guest */
 	vcpu->regs.rax = a;
 	vcpu->regs.rbx = b;
 	vcpu->regs.rcx = c;
 	vcpu->regs.rdx = d;
 	skip_insn(vcpu);
 	return 0;
+}
+
+/*
+ * System calls whose result only depends on the thread's identity, answered
+ * here exactly as the syscall would (the caller's pid namespace and user
+ * namespace), so they cost one VM exit and nothing else: no return to user
+ * space, no MSR switching.  Only when nothing watches this thread's system
+ * calls - seccomp, ptrace, audit, syscall tracepoints and syscall user
+ * dispatch all set syscall_work - otherwise libdune makes the real call and
+ * everything that watches sees it.
+ */
+static bool syscall_fastpath(struct dune_vcpu *vcpu)
+{
+	long ret;
+
+	if (!READ_ONCE(fastpath) || READ_ONCE(current_thread_info()->syscall_work))
+		return false;
+	switch (vcpu->regs.rax) {
+	case __NR_getpid:
+		ret = task_tgid_vnr(current);
+		break;
+	case __NR_gettid:
+		ret = task_pid_vnr(current);
+		break;
+	case __NR_getppid:
+		rcu_read_lock();
+		ret = task_tgid_vnr(rcu_dereference(current->real_parent));
+		rcu_read_unlock();
+		break;
+	case __NR_getuid:
+		ret = from_kuid_munged(current_user_ns(), current_uid());
+		break;
+	case __NR_geteuid:
+		ret = from_kuid_munged(current_user_ns(), current_euid());
+		break;
+	case __NR_getgid:
+		ret = from_kgid_munged(current_user_ns(), current_gid());
+		break;
+	case __NR_getegid:
+		ret = from_kgid_munged(current_user_ns(), current_egid());
+		break;
+	default:
+		return false;
+	}
+	vcpu->regs.rax = ret;
+	return true;
 }
 
 /*
@@ -118,12 +200,9 @@ static int handle_vmcall(struct dune_vcpu *vcpu, struct dune_config *conf)
 		conf->status = (s64)vcpu->regs.rdi;
 		return DUNE_RET_EXIT;
 	}
+	if (syscall_fastpath(vcpu))
+		return 0;
 	return DUNE_RET_SYSCALL;
-}
-
-static bool is_canonical(u64 v)
-{
-	return ((s64)(v << 16) >> 16) == (s64)v;
 }
 
 static int handle_wrmsr(struct dune_vcpu *vcpu, struct dune_config *conf)
@@ -133,25 +212,23 @@ static int handle_wrmsr(struct dune_vcpu *vcpu, struct dune_config *conf)
 
 	switch (msr) {
 	case MSR_STAR:
-		vcpu->g_star = val;
+		vcpu->g_uret[DUNE_URET_STAR] = val;
 		break;
 	case MSR_LSTAR:
 	case MSR_CSTAR:
-		if (!is_canonical(val)) {
+		if (!dune_is_canonical(val)) {
 			inject_exception(vcpu, X86_TRAP_GP, true, 0);
 			return 0;
 		}
-		if (msr == MSR_LSTAR)
-			vcpu->g_lstar = val;
-		else
-			vcpu->g_cstar = val;
+		vcpu->g_uret[msr == MSR_LSTAR ? DUNE_URET_LSTAR : DUNE_URET_CSTAR] = val;
 		break;
 	case MSR_SYSCALL_MASK:
-		vcpu->g_sfmask = val & 0xffffffffULL;
+		vcpu->g_uret[DUNE_URET_SFMASK] = val & 0xffffffffULL;
 		break;
 	default:
 		return unhandled(vcpu, conf);
 	}
+	/* The next entry loads it (dune_uret_load_guest()). */
 	skip_insn(vcpu);
 	return 0;
 }
@@ -191,14 +268,18 @@ static int handle_xsetbv(struct dune_vcpu *vcpu)
 	return 0;
 }
 
-int dune_handle_exit(struct dune_vcpu *vcpu, struct dune_config *conf)
+/*
+ * exit_reason is vcpu->exit_reason, passed on its own so that a kprobe on
+ * this function sees it in a register (tests/integration/test_dune_roundtrip.py).
+ */
+noinline int dune_handle_exit(struct dune_vcpu *vcpu, u32 exit_reason, struct dune_config *conf)
 {
-	u32 reason = vcpu->exit_reason & 0xffff;
+	u32 reason = exit_reason & 0xffff;
 
-	if (vcpu->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY) {
-		pr_err_ratelimited("VM entry failed, exit reason %#x, qualification %#llx\n",
-				   vcpu->exit_reason, vcpu->exit_qual);
-		conf->status = vcpu->exit_reason;
+	if (exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY) {
+		pr_err_ratelimited("VM entry failed, exit reason %#x, qualification %#lx\n",
+				   exit_reason, vmcs_read(EXIT_QUALIFICATION));
+		conf->status = exit_reason;
 		return DUNE_RET_NOENTER;
 	}
 
@@ -224,6 +305,9 @@ int dune_handle_exit(struct dune_vcpu *vcpu, struct dune_config *conf)
 	case EXIT_REASON_XSETBV:
 		return handle_xsetbv(vcpu);
 	case EXIT_REASON_EPT_VIOLATION:
+		/* For the preemptible part, when the VMCS may not be current. */
+		vcpu->exit_qual = vmcs_read(EXIT_QUALIFICATION);
+		vcpu->exit_gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
 		return DUNE_EXIT_SLOW_EPT;
 	case EXIT_REASON_WBINVD:
 	case EXIT_REASON_INVD:
@@ -245,8 +329,8 @@ int dune_handle_exit(struct dune_vcpu *vcpu, struct dune_config *conf)
 		inject_exception(vcpu, X86_TRAP_UD, false, 0);
 		return 0;
 	case EXIT_REASON_EPT_MISCONFIG:
-		pr_err_ratelimited("EPT misconfiguration at GPA %#llx\n",
-				   vcpu->exit_gpa);
+		pr_err_ratelimited("EPT misconfiguration at GPA %#lx\n",
+				   vmcs_read(GUEST_PHYSICAL_ADDRESS));
 		conf->status = reason;
 		return DUNE_RET_UNHANDLED_VMEXIT;
 	case EXIT_REASON_TRIPLE_FAULT:

@@ -88,7 +88,7 @@ long dune_ioctl_get_stats(struct dune_file *df, struct dune_stats __user *ustats
 	s = kmalloc(sizeof(*s), GFP_KERNEL);	/* 1.2 KiB: too big for the stack */
 	if (!s)
 		return -ENOMEM;
-	mutex_lock(&df->lock);
+	spin_lock(&df->lock);
 	*s = df->totals;
 	list_for_each_entry(v, &df->vcpus, file_link) {
 		bool seen = false;
@@ -106,7 +106,7 @@ long dune_ioctl_get_stats(struct dune_file *df, struct dune_stats __user *ustats
 		if (!seen)
 			s->invepts += atomic64_read(&v->vm->invepts);
 	}
-	mutex_unlock(&df->lock);
+	spin_unlock(&df->lock);
 	if (copy_to_user(ustats, s, sizeof(*s)))
 		r = -EFAULT;
 	kfree(s);

@@ -2,11 +2,17 @@
 /*
  * vcpu.c - vCPU lifecycle and the run loop.
  *
- * One vCPU per thread.  Its VMCS stays active on the CPU where it last ran;
- * before every entry (preemption off) we check whether the thread migrated
- * and, if so, VMCLEAR it on the old CPU by IPI and VMPTRLD it here.  Nothing
- * of the guest stays in host registers outside the short interrupts-off
- * window around VMLAUNCH/VMRESUME, so preemption needs no notifier.
+ * One vCPU per thread, found by the thread's pid in one table (an xarray,
+ * read under RCU: no lock on the DUNE_ENTER path).  It is created by
+ * DUNE_ENTER with conf.vcpu == 0, and destroyed when its thread exits (a
+ * probe on the sched_process_exit tracepoint hands it to a workqueue), when
+ * the thread asks for a new one, or when its /dev/dune file is released.
+ *
+ * Its VMCS stays active on the CPU where it last ran; before every entry
+ * (preemption off) we check whether the thread migrated and, if so, VMCLEAR
+ * it on the old CPU by IPI and VMPTRLD it here.  Host state a VM exit does
+ * not restore is put back lazily (host_state.c): at the end of DUNE_ENTER or
+ * when a preempt notifier sees the thread scheduled out.
  *
  * Host work (signals, rescheduling, TIF_NOTIFY_RESUME such as rseq or task
  * work) is checked before every entry: need_resched is served in place,
@@ -22,19 +28,25 @@
 #include <linux/uaccess.h>
 #include <linux/smp.h>
 #include <linux/delay.h>
-#include <asm/desc.h>
+#include <linux/xarray.h>
+#include <linux/tracepoint.h>
 #include <asm/debugreg.h>
 #include <asm/fpu/api.h>
 #include <asm/msr.h>
 #include <asm/special_insns.h>
-#include <asm/segment.h>
-#include <asm/traps.h>
 #include <uapi/asm/vmx.h>
 
 #include "dune_internal.h"
 #include "vmx_ops.h"
 
 static atomic64_t next_vcpu_id = ATOMIC64_INIT(0);
+
+/* Every live vCPU, by its thread's pid (one vCPU per thread). */
+static DEFINE_XARRAY(dune_vcpus);
+/* Destroys the vCPUs of exited threads (process context, may sleep). */
+static struct workqueue_struct *dune_wq;
+static struct tracepoint *tp_process_exit;
+static struct preempt_ops dune_preempt_ops;
 
 #define DUNE_HOST_WORK (_TIF_NEED_RESCHED | _TIF_SIGPENDING | \
 			_TIF_NOTIFY_SIGNAL | _TIF_NOTIFY_RESUME)
@@ -47,15 +59,9 @@ static atomic64_t next_vcpu_id = ATOMIC64_INIT(0);
 			X86_EFLAGS_RF | X86_EFLAGS_AC | X86_EFLAGS_VIF | \
 			X86_EFLAGS_VIP | X86_EFLAGS_ID)
 
-static bool canonical(u64 v)
-{
-	/* 48-bit canonical: the guest runs 4-level paging. */
-	return ((s64)(v << 16) >> 16) == (s64)v;
-}
-
 static int validate_conf(const struct dune_config *c)
 {
-	if (!canonical(c->rip) || !canonical(c->rsp))
+	if (!dune_is_canonical(c->rip) || !dune_is_canonical(c->rsp))
 		return -EINVAL;
 	if (c->rflags & ~(u64)DUNE_RFLAGS_OK)
 		return -EINVAL;
@@ -72,8 +78,21 @@ static bool user_half(u64 v)
 	return v < TASK_SIZE_MAX;
 }
 
+/* Guest RSP/RFLAGS/CR3 (RIP is read after every exit). VMCS current. */
+void dune_vcpu_cache_regs(struct dune_vcpu *vcpu)
+{
+	if (vcpu->regs_cached)
+		return;
+	vcpu->rsp = vmcs_read(GUEST_RSP);
+	vcpu->rflags = vmcs_read(GUEST_RFLAGS);
+	vcpu->cr3 = vmcs_read(GUEST_CR3);
+	vcpu->regs_cached = true;
+}
+
 static void conf_to_vcpu(struct dune_vcpu *v, const struct dune_config *c)
 {
+	u64 rflags = c->rflags | X86_EFLAGS_FIXED;
+
 	v->regs.rax = c->rax;
 	v->regs.rbx = c->rbx;
 	v->regs.rcx = c->rcx;
@@ -89,11 +108,15 @@ static void conf_to_vcpu(struct dune_vcpu *v, const struct dune_config *c)
 	v->regs.r13 = c->r13;
 	v->regs.r14 = c->r14;
 	v->regs.r15 = c->r15;
+	/* The VMCS is written only where libdune changed something. */
+	if (!v->regs_cached || v->rip != c->rip || v->rsp != c->rsp ||
+	    v->rflags != rflags || v->cr3 != c->cr3)
+		v->regs_dirty = true;
 	v->rip = c->rip;
 	v->rsp = c->rsp;
-	v->rflags = c->rflags | X86_EFLAGS_FIXED;
+	v->rflags = rflags;
 	v->cr3 = c->cr3;
-	v->regs_dirty = true;
+	v->regs_cached = true;
 }
 
 static void vcpu_to_conf(const struct dune_vcpu *v, struct dune_config *c)
@@ -212,22 +235,46 @@ static int vcpu_load_irqoff(struct dune_vcpu *vcpu)
 	return r;
 }
 
+/* Guest RSP/RFLAGS/CR3 for a return to user space from a preemptible path. */
+static int vcpu_sync_regs(struct dune_vcpu *vcpu)
+{
+	int r;
+
+	if (vcpu->regs_cached)
+		return 0;
+	r = vcpu_load_irqoff(vcpu);
+	if (r)
+		return r;
+	dune_vcpu_cache_regs(vcpu);
+	local_irq_enable();
+	preempt_enable();
+	return 0;
+}
+
+static void window_exiting(struct dune_vcpu *vcpu, bool on)
+{
+	if (vcpu->window_exiting == on)
+		return;
+	if (on)
+		vmcs_set_bits(CPU_BASED_VM_EXEC_CONTROL, CPU_BASED_INTR_WINDOW_EXITING);
+	else
+		vmcs_clear_bits(CPU_BASED_VM_EXEC_CONTROL, CPU_BASED_INTR_WINDOW_EXITING);
+	vcpu->window_exiting = on;
+}
+
 static void inject_pending(struct dune_vcpu *vcpu)
 {
 	unsigned long vec;
 	u32 intr_state;
 
 	if (bitmap_empty(vcpu->pending_intr, DUNE_NR_VECTORS)) {
-		if (vcpu->window_exiting) {
-			vmcs_clear_bits(CPU_BASED_VM_EXEC_CONTROL,
-					CPU_BASED_INTR_WINDOW_EXITING);
-			vcpu->window_exiting = false;
-		}
+		window_exiting(vcpu, false);
 		return;
 	}
 	/* An event being re-delivered (IDT vectoring) goes first. */
 	if (vmcs_read(VM_ENTRY_INTR_INFO_FIELD) & INTR_INFO_VALID_MASK)
 		goto window;
+	dune_vcpu_cache_regs(vcpu);
 	intr_state = vmcs_read(GUEST_INTERRUPTIBILITY_INFO);
 	if (!(vcpu->rflags & X86_EFLAGS_IF) ||
 	    (intr_state & (GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS)))
@@ -238,158 +285,71 @@ static void inject_pending(struct dune_vcpu *vcpu)
 		   vec | INTR_TYPE_EXT_INTR | INTR_INFO_VALID_MASK);
 	dune_stat_inc(vcpu, interrupts_injected);
 	if (bitmap_empty(vcpu->pending_intr, DUNE_NR_VECTORS)) {
-		if (vcpu->window_exiting) {
-			vmcs_clear_bits(CPU_BASED_VM_EXEC_CONTROL,
-					CPU_BASED_INTR_WINDOW_EXITING);
-			vcpu->window_exiting = false;
-		}
+		window_exiting(vcpu, false);
 		return;
 	}
 window:
-	if (!vcpu->window_exiting) {
-		vmcs_set_bits(CPU_BASED_VM_EXEC_CONTROL,
-			      CPU_BASED_INTR_WINDOW_EXITING);
-		vcpu->window_exiting = true;
-	}
-}
-
-/* Copy host-side FS/GS base changes (arch_prctl in libdune) into the guest. */
-static void sync_guest_bases(struct dune_vcpu *vcpu)
-{
-	u64 fs, gs;
-
-	rdmsrl(MSR_FS_BASE, fs);
-	rdmsrl(MSR_KERNEL_GS_BASE, gs);	/* the thread's user GS base */
-	if (fs != vcpu->synced_fs) {
-		vmcs_write(GUEST_FS_BASE, fs);
-		vcpu->synced_fs = fs;
-	}
-	if (gs != vcpu->synced_gs) {
-		vmcs_write(GUEST_GS_BASE, gs);
-		vcpu->synced_gs = gs;
-	}
+	window_exiting(vcpu, true);
 }
 
 /*
- * The interrupts-off part: switch the few registers VMX leaves alone, enter,
- * and put the host back exactly as it was before interrupts come back on.
+ * The interrupts-off part: enter, and restore what the kernel needs before
+ * interrupts come back (CR2 of the guest kept, DEBUGCTL and DR7 the host's).
  * Returns 0 after a VM exit, 1 on VMfail.
  */
 static int vcpu_enter_irqoff(struct dune_vcpu *vcpu)
 {
-	struct dune_cpu *dc = this_cpu_ptr(&dune_cpu);
-	u16 ds, es, ldt;
-	u64 host_kgs, host_debugctl;
+	u64 host_debugctl;
 	unsigned long host_dr7;
-	unsigned int wrmsrs = 0;	/* counted: the WRMSRs below */
 	int fail;
 
-	savesegment(ds, ds);
-	savesegment(es, es);
-	asm volatile("sldt %0" : "=g"(ldt));
-	rdmsrl(MSR_KERNEL_GS_BASE, host_kgs);
 	rdmsrl(MSR_IA32_DEBUGCTLMSR, host_debugctl);
 	get_debugreg(host_dr7, 7);
-
-	/* Each MSR that differs is written here and again after the exit. */
-	if (vcpu->g_kernel_gs != host_kgs) {
-		wrmsrl(MSR_KERNEL_GS_BASE, vcpu->g_kernel_gs);
-		wrmsrs++;
-	}
-	if (vcpu->g_star != dc->star) {
-		wrmsrl(MSR_STAR, vcpu->g_star);
-		wrmsrs += 2;
-	}
-	if (vcpu->g_lstar != dc->lstar) {
-		wrmsrl(MSR_LSTAR, vcpu->g_lstar);
-		wrmsrs += 2;
-	}
-	if (vcpu->g_cstar != dc->cstar) {
-		wrmsrl(MSR_CSTAR, vcpu->g_cstar);
-		wrmsrs += 2;
-	}
-	if (vcpu->g_sfmask != dc->sfmask) {
-		wrmsrl(MSR_SYSCALL_MASK, vcpu->g_sfmask);
-		wrmsrs += 2;
-	}
+	/* The MSR-load lists: each MSR written at entry and again at exit. */
+	dune_stat_add(vcpu, msr_writes, 2 * vcpu->nr_autoload);
 	if (native_read_cr2() != vcpu->cr2)
 		native_write_cr2(vcpu->cr2);
+	dune_l1d_flush(vcpu);
 
 	fail = dune_vmx_run(&vcpu->regs, vcpu->launched);
 
 	vcpu->cr2 = native_read_cr2();
-	/* VM exit zeroed DS/ES/LDTR, set the GDT/TR limits to their minimum. */
-	if (ds | es) {
-		loadsegment(ds, ds);
-		loadsegment(es, es);
-	}
-	if (ldt)
-		asm volatile("lldt %0" : : "rm"(ldt));
-	load_fixmap_gdt(smp_processor_id());
-	invalidate_tss_limit();
-
-	rdmsrl(MSR_KERNEL_GS_BASE, vcpu->g_kernel_gs);
-	if (vcpu->g_kernel_gs != host_kgs) {
-		wrmsrl(MSR_KERNEL_GS_BASE, host_kgs);
-		wrmsrs++;
-	}
-	if (vcpu->g_star != dc->star)
-		wrmsrl(MSR_STAR, dc->star);
-	if (vcpu->g_lstar != dc->lstar)
-		wrmsrl(MSR_LSTAR, dc->lstar);
-	if (vcpu->g_cstar != dc->cstar)
-		wrmsrl(MSR_CSTAR, dc->cstar);
-	if (vcpu->g_sfmask != dc->sfmask)
-		wrmsrl(MSR_SYSCALL_MASK, dc->sfmask);
 	/* VM exits clear DEBUGCTL and set DR7 to 0x400. */
 	if (host_debugctl) {
 		wrmsrl(MSR_IA32_DEBUGCTLMSR, host_debugctl);
-		wrmsrs++;
+		dune_stat_inc(vcpu, msr_writes);
 	}
 	if (host_dr7 & 0xff)
 		set_debugreg(host_dr7, 7);
 	/* vmx_entry.S rewrites SPEC_CTRL after the exit under legacy IBRS. */
 	if (cpu_feature_enabled(X86_FEATURE_KERNEL_IBRS))
-		wrmsrs++;
-	dune_stat_add(vcpu, msr_writes, wrmsrs);
+		dune_stat_inc(vcpu, msr_writes);
+	dune_mitigations_after_exit();
 	return fail;
 }
 
-/* Capture exit state while the VMCS is current (interrupts still off). */
-static void vcpu_capture_exit(struct dune_vcpu *vcpu)
+/*
+ * An exit in the middle of delivering a guest event (typically an EPT
+ * violation on the guest's IDT or stack page) must re-deliver it.
+ */
+static void redeliver_event(struct dune_vcpu *vcpu)
 {
-	u32 idt;
+	u32 idt = vmcs_read(IDT_VECTORING_INFO_FIELD);
+	u32 type;
 
-	vcpu->exit_reason = vmcs_read(VM_EXIT_REASON);
-	vcpu->exit_qual = vmcs_read(EXIT_QUALIFICATION);
-	vcpu->exit_intr_info = vmcs_read(VM_EXIT_INTR_INFO);
-	vcpu->exit_insn_len = vmcs_read(VM_EXIT_INSTRUCTION_LEN);
-	vcpu->exit_gpa = vmcs_read(GUEST_PHYSICAL_ADDRESS);
-	vcpu->rip = vmcs_read(GUEST_RIP);
-	vcpu->rsp = vmcs_read(GUEST_RSP);
-	vcpu->rflags = vmcs_read(GUEST_RFLAGS);
-	vcpu->cr3 = vmcs_read(GUEST_CR3);
-
-	/*
-	 * An exit in the middle of delivering a guest event (typically an EPT
-	 * violation on the guest's IDT or stack page) must re-deliver it.
-	 */
-	idt = vmcs_read(IDT_VECTORING_INFO_FIELD);
-	if (idt & VECTORING_INFO_VALID_MASK) {
-		u32 type = idt & VECTORING_INFO_TYPE_MASK;
-
-		dune_stat_inc(vcpu, events_reinjected);
-		vmcs_write(VM_ENTRY_INTR_INFO_FIELD,
-			   idt & (VECTORING_INFO_VALID_MASK | VECTORING_INFO_TYPE_MASK |
-				  VECTORING_INFO_DELIVER_CODE_MASK |
-				  VECTORING_INFO_VECTOR_MASK));
-		if (idt & VECTORING_INFO_DELIVER_CODE_MASK)
-			vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE,
-				   vmcs_read(IDT_VECTORING_ERROR_CODE));
-		if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION ||
-		    type == INTR_TYPE_PRIV_SW_EXCEPTION)
-			vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vcpu->exit_insn_len);
-	}
+	if (!(idt & VECTORING_INFO_VALID_MASK))
+		return;
+	type = idt & VECTORING_INFO_TYPE_MASK;
+	vmcs_write(VM_ENTRY_INTR_INFO_FIELD,
+		   idt & (VECTORING_INFO_VALID_MASK | VECTORING_INFO_TYPE_MASK |
+			  VECTORING_INFO_DELIVER_CODE_MASK | VECTORING_INFO_VECTOR_MASK));
+	if (idt & VECTORING_INFO_DELIVER_CODE_MASK)
+		vmcs_write(VM_ENTRY_EXCEPTION_ERROR_CODE,
+			   vmcs_read(IDT_VECTORING_ERROR_CODE));
+	if (type == INTR_TYPE_SOFT_INTR || type == INTR_TYPE_SOFT_EXCEPTION ||
+	    type == INTR_TYPE_PRIV_SW_EXCEPTION)
+		vmcs_write(VM_ENTRY_INSTRUCTION_LEN, vmcs_read(VM_EXIT_INSTRUCTION_LEN));
+	dune_stat_inc(vcpu, events_reinjected);
 }
 
 /* The run loop.  Returns a DUNE_RET_* (> 0) or a negative errno. */
@@ -400,10 +360,14 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 	for (;;) {
 		unsigned long work = read_thread_flags() & DUNE_HOST_WORK;
 
-		if (work & (_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL | _TIF_NOTIFY_RESUME))
-			return DUNE_RET_SIGNAL;
-		if (work & _TIF_NEED_RESCHED)
+		if (work & (_TIF_SIGPENDING | _TIF_NOTIFY_SIGNAL | _TIF_NOTIFY_RESUME)) {
+			r = vcpu_sync_regs(vcpu);
+			return r ? r : DUNE_RET_SIGNAL;
+		}
+		if (work & _TIF_NEED_RESCHED) {
 			cond_resched();
+			vcpu->l1d_flush = true;
+		}
 		if (vcpu->vm->dead)
 			return -ESRCH;
 
@@ -419,8 +383,14 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 			vcpu->regs_dirty = false;
 		}
 		inject_pending(vcpu);
-		dune_vmcs_set_host_per_entry();
-		sync_guest_bases(vcpu);
+		/*
+		 * MSR writes: loading the guest's values where the CPU held the
+		 * host's counts twice (the user-return notifier writes them back).
+		 */
+		dune_stat_add(vcpu, msr_writes, dune_host_state_load(vcpu) +
+			      dune_uret_load_guest(vcpu->g_uret));
+		dune_vmcs_set_host_per_entry(vcpu);
+		dune_perf_switch(vcpu);
 
 		if (read_thread_flags() & DUNE_HOST_WORK) {
 			local_irq_enable();
@@ -438,7 +408,6 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 			u32 err = vmcs_read(VM_INSTRUCTION_ERROR);
 
 			dune_stat_inc(vcpu, entry_failures);
-
 			local_irq_enable();
 			preempt_enable();
 			pr_err_ratelimited("VM%s failed, instruction error %u\n",
@@ -446,20 +415,27 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 			conf->status = err;
 			return DUNE_RET_NOENTER;
 		}
-		vcpu_capture_exit(vcpu);
+		vcpu->regs_cached = false;
+		vcpu->exit_reason = vmcs_read(VM_EXIT_REASON);
 		dune_stats_count_exit(vcpu);
 		/* A failed entry (exit reason bit 31) does not launch the VMCS. */
-		if (!(vcpu->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY))
+		if (!(vcpu->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY)) {
 			vcpu->launched = true;
+			redeliver_event(vcpu);
+		}
+		vcpu->rip = vmcs_read(GUEST_RIP);
 		dune_handle_exit_irqoff(vcpu);
 		/* Cheap, VMCS-only handlers: still interrupts off, see vcpu_load(). */
-		r = dune_handle_exit(vcpu, conf);
+		r = dune_handle_exit(vcpu, vcpu->exit_reason, conf);
+		if (r > 0 && r < DUNE_EXIT_SLOW_EPT)
+			dune_vcpu_cache_regs(vcpu);	/* going back to user space */
 		local_irq_enable();
 		preempt_enable();
 
 		if (r == DUNE_EXIT_SLOW_EPT) {
 			bool mapped = false;
 
+			vcpu->l1d_flush = true;
 			dune_stat_inc(vcpu, ept_violations);
 			r = dune_ept_handle_violation(vcpu->vm, vcpu->exit_gpa,
 						      vcpu->exit_qual, &mapped);
@@ -467,11 +443,13 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 				dune_stat_inc(vcpu, ept_pages_mapped);
 			if (r == 1) {
 				conf->status = vcpu->exit_gpa;
-				return DUNE_RET_EPT_VIOLATION;
+				r = vcpu_sync_regs(vcpu);
+				return r ? r : DUNE_RET_EPT_VIOLATION;
 			}
 			if (r < 0)
 				return r;
 		} else if (r == DUNE_EXIT_SLOW_HLT) {
+			vcpu->l1d_flush = true;
 			/* HLT: sleep until a signal (the only guest interrupt source). */
 			set_current_state(TASK_INTERRUPTIBLE);
 			if (!signal_pending(current) &&
@@ -484,17 +462,19 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 	}
 }
 
-static struct dune_vcpu *find_vcpu(struct dune_file *df, struct task_struct *t)
-{
-	struct dune_vcpu *v;
+/* ------------------------------------------------------------ lifecycle */
 
-	list_for_each_entry(v, &df->vcpus, file_link)
-		if (v->task == t)
-			return v;
-	return NULL;
+static void dune_sched_in(struct preempt_notifier *pn, int cpu)
+{
+	/* Nothing: the run loop reloads the VMCS and the guest state. */
 }
 
-void dune_vcpu_destroy(struct dune_vcpu *vcpu)
+static void dune_sched_out(struct preempt_notifier *pn, struct task_struct *next)
+{
+	dune_host_state_put(container_of(pn, struct dune_vcpu, pn));
+}
+
+static void vcpu_destroy(struct dune_vcpu *vcpu)
 {
 	int cpu = READ_ONCE(vcpu->cpu);
 
@@ -506,18 +486,66 @@ void dune_vcpu_destroy(struct dune_vcpu *vcpu)
 	dune_vpid_free(vcpu->vpid);
 	dune_vmcs_free(vcpu->vmcs);
 	put_task_struct(vcpu->task);
-	kfree(vcpu);
+	/* Lookups under RCU may still compare vcpu->task. */
+	kfree_rcu(vcpu, rcu);
 	dune_vmx_put();
+}
+
+static void vcpu_destroy_work(struct work_struct *work)
+{
+	vcpu_destroy(container_of(work, struct dune_vcpu, destroy_work));
+}
+
+/*
+ * Take a vCPU off its file and out of the table.  Returns true if the caller
+ * now owns its destruction (false: someone else got there first).  Callers
+ * hold rcu_read_lock() or otherwise keep vcpu->file alive.
+ */
+static bool vcpu_unlink(struct dune_vcpu *vcpu)
+{
+	struct dune_file *df = vcpu->file;
+	bool owner = false;
+
+	spin_lock(&df->lock);
+	if (vcpu->on_file) {
+		list_del(&vcpu->file_link);
+		dune_stats_fold(df, vcpu);
+		vcpu->on_file = false;
+		xa_cmpxchg(&dune_vcpus, vcpu->pid, vcpu, NULL, 0);
+		owner = true;
+	}
+	spin_unlock(&df->lock);
+	return owner;
+}
+
+/*
+ * sched_process_exit: the thread is leaving (preemption off, its mm already
+ * gone).  Its vCPU is useless from now on: destroy it in process context.
+ */
+static void dune_process_exit(void *data, struct task_struct *p)
+{
+	struct dune_vcpu *vcpu;
+
+	rcu_read_lock();
+	vcpu = xa_load(&dune_vcpus, p->pid);
+	if (vcpu && vcpu->task == p && vcpu_unlink(vcpu))
+		queue_work(dune_wq, &vcpu->destroy_work);
+	rcu_read_unlock();
 }
 
 static struct dune_vcpu *vcpu_create(struct dune_file *df)
 {
 	struct dune_vcpu *vcpu;
-	int r;
+	int i, r;
 
 	vcpu = kzalloc(sizeof(*vcpu), GFP_KERNEL_ACCOUNT);
 	if (!vcpu)
 		return ERR_PTR(-ENOMEM);
+	/* The MSR-load lists are read by the CPU: 16-byte aligned. */
+	if (WARN_ON_ONCE(!IS_ALIGNED((unsigned long)vcpu->autoload_guest, 16))) {
+		r = -EIO;
+		goto free;
+	}
 	vcpu->vmcs = dune_vmcs_alloc();
 	if (!vcpu->vmcs) {
 		r = -ENOMEM;
@@ -534,17 +562,22 @@ static struct dune_vcpu *vcpu_create(struct dune_file *df)
 	vcpu->vpid = dune_vpid_alloc();
 	vcpu->cpu = -1;
 	INIT_LIST_HEAD(&vcpu->cpu_link);
+	INIT_WORK(&vcpu->destroy_work, vcpu_destroy_work);
+	preempt_notifier_init(&vcpu->pn, &dune_preempt_ops);
 	vcpu->file = df;
 	get_task_struct(current);
 	vcpu->task = current;
+	vcpu->pid = current->pid;
 	vcpu->id = atomic64_inc_return(&next_vcpu_id);
 	vcpu->stats.vcpus = 1;
-	/* Guest syscall MSRs start out as the host's: no switching needed. */
-	vcpu->g_star = this_cpu_read(dune_cpu.star);
-	vcpu->g_lstar = this_cpu_read(dune_cpu.lstar);
-	vcpu->g_cstar = this_cpu_read(dune_cpu.cstar);
-	vcpu->g_sfmask = this_cpu_read(dune_cpu.sfmask);
-	rdmsrl(MSR_KERNEL_GS_BASE, vcpu->g_kernel_gs);
+	/*
+	 * The guest starts with its own syscall MSRs at their reset values,
+	 * never the host's (which would reveal kernel addresses).
+	 */
+	for (i = 0; i < DUNE_NR_URET; i++)
+		vcpu->g_uret[i] = 0;
+	vcpu->g_kernel_gs = current->thread.gsbase;
+	vcpu->l1d_flush = true;
 	return vcpu;
 
 put_vmx:
@@ -556,31 +589,74 @@ free:
 	return ERR_PTR(r);
 }
 
-/* Destroy vCPUs whose thread has exited (all = every vCPU, on release). */
-void dune_file_reap(struct dune_file *df, bool all)
+/* This thread's vCPU, or NULL.  Only its own thread resumes or replaces it. */
+static struct dune_vcpu *current_vcpu(void)
 {
-	struct dune_vcpu *v, *tmp;
+	struct dune_vcpu *vcpu;
+
+	rcu_read_lock();
+	vcpu = xa_load(&dune_vcpus, current->pid);
+	if (vcpu && vcpu->task != current)
+		vcpu = NULL;
+	rcu_read_unlock();
+	return vcpu;
+}
+
+/* Replace this thread's vCPU (if any) by a new one on df. */
+static struct dune_vcpu *vcpu_recreate(struct dune_file *df)
+{
+	struct dune_vcpu *old, *vcpu;
+	bool owner = false;
+	int r;
+
+	rcu_read_lock();
+	old = xa_load(&dune_vcpus, current->pid);
+	if (old)
+		owner = vcpu_unlink(old);
+	rcu_read_unlock();
+	if (owner)
+		vcpu_destroy(old);
+
+	vcpu = vcpu_create(df);
+	if (IS_ERR(vcpu))
+		return vcpu;
+	r = xa_insert(&dune_vcpus, vcpu->pid, vcpu, GFP_KERNEL_ACCOUNT);
+	if (r) {
+		/* -EBUSY: the slot is still being vacated by a release. */
+		vcpu_destroy(vcpu);
+		return ERR_PTR(r == -EBUSY ? -EAGAIN : r);
+	}
+	spin_lock(&df->lock);
+	list_add(&vcpu->file_link, &df->vcpus);
+	vcpu->on_file = true;
+	spin_unlock(&df->lock);
+	return vcpu;
+}
+
+/* The file is closed: every vCPU still on it goes. */
+void dune_file_release(struct dune_file *df)
+{
+	struct dune_vcpu *vcpu, *tmp;
 	LIST_HEAD(dead);
 
-	mutex_lock(&df->lock);
-	list_for_each_entry_safe(v, tmp, &df->vcpus, file_link) {
-		if (all || (READ_ONCE(v->task->flags) & PF_EXITING))
-			list_move(&v->file_link, &dead);
+	spin_lock(&df->lock);
+	list_for_each_entry_safe(vcpu, tmp, &df->vcpus, file_link) {
+		list_move(&vcpu->file_link, &dead);
+		dune_stats_fold(df, vcpu);
+		vcpu->on_file = false;
+		xa_cmpxchg(&dune_vcpus, vcpu->pid, vcpu, NULL, 0);
 	}
-	/* Off the list now: keep their counts in the file's totals. */
-	list_for_each_entry(v, &dead, file_link)
-		dune_stats_fold(df, v);
-	mutex_unlock(&df->lock);
-	list_for_each_entry_safe(v, tmp, &dead, file_link) {
-		list_del(&v->file_link);
-		dune_vcpu_destroy(v);
-	}
+	spin_unlock(&df->lock);
+	list_for_each_entry_safe(vcpu, tmp, &dead, file_link)
+		vcpu_destroy(vcpu);
+	/* The exit probe may still look at df under RCU. */
+	kfree_rcu(df, rcu);
 }
 
 long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 {
 	struct dune_config conf;
-	struct dune_vcpu *vcpu, *old = NULL;
+	struct dune_vcpu *vcpu;
 	bool cr3_bad;
 	int r;
 
@@ -591,12 +667,6 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 	BUILD_BUG_ON(offsetof(struct dune_gprs, r15) != DUNE_GPR_R15);
 
 	if (copy_from_user(&conf, uconf, sizeof(conf)))
-		return -EFAULT;
-	/*
-	 * The result goes back to the same place: refuse a read-only conf
-	 * now, rather than run the guest and lose where it stopped.
-	 */
-	if (copy_to_user(uconf, &conf, sizeof(conf)))
 		return -EFAULT;
 	if (!current->mm || (current->flags & PF_KTHREAD))
 		return -EINVAL;
@@ -610,40 +680,25 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 	 */
 	cr3_bad = conf.cr3 >= dune_caps.phys_limit ||
 		  (conf.cr3 & ~(PAGE_MASK | 0x18ULL));
-	if (conf.vcpu == 0 &&
-	    (cr3_bad || !user_half(conf.rip) || !user_half(conf.rsp)))
-		return -EINVAL;
-
-	dune_file_reap(df, false);
-
-	mutex_lock(&df->lock);
-	vcpu = find_vcpu(df, current);
 	if (conf.vcpu == 0) {
-		/* (Re)create this thread's vCPU; an old one is replaced. */
-		if (vcpu) {
-			list_del(&vcpu->file_link);
-			dune_stats_fold(df, vcpu);
-			old = vcpu;
-		}
-		vcpu = NULL;
-	} else if (!vcpu || vcpu->id != conf.vcpu ||
-		   (cr3_bad && conf.cr3 != vcpu->cr3) ||
-		   (!user_half(conf.rip) && conf.rip != vcpu->rip) ||
-		   (!user_half(conf.rsp) && conf.rsp != vcpu->rsp)) {
-		mutex_unlock(&df->lock);
-		return -EINVAL;
-	}
-	mutex_unlock(&df->lock);
-	if (old)
-		dune_vcpu_destroy(old);
-
-	if (!vcpu) {
-		vcpu = vcpu_create(df);
+		if (cr3_bad || !user_half(conf.rip) || !user_half(conf.rsp))
+			return -EINVAL;
+		/*
+		 * The result goes back to the same place: refuse a read-only
+		 * conf now, rather than create a vCPU and lose where it stopped.
+		 */
+		if (copy_to_user(uconf, &conf, sizeof(conf)))
+			return -EFAULT;
+		vcpu = vcpu_recreate(df);
 		if (IS_ERR(vcpu))
 			return PTR_ERR(vcpu);
-		mutex_lock(&df->lock);
-		list_add(&vcpu->file_link, &df->vcpus);
-		mutex_unlock(&df->lock);
+	} else {
+		vcpu = current_vcpu();
+		if (!vcpu || vcpu->file != df || vcpu->id != conf.vcpu ||
+		    (cr3_bad && conf.cr3 != vcpu->cr3) ||
+		    (!user_half(conf.rip) && conf.rip != vcpu->rip) ||
+		    (!user_half(conf.rsp) && conf.rsp != vcpu->rsp))
+			return -EINVAL;
 	}
 	/* After execve the thread has a new mm: the old vCPU is useless. */
 	if (vcpu->vm->mn.mm != current->mm)
@@ -651,15 +706,26 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 
 	conf_to_vcpu(vcpu, &conf);
 	conf.status = 0;
+	/* Back from user space: the host may have touched anything. */
+	vcpu->l1d_flush = true;
+
+	preempt_disable();
+	preempt_notifier_register(&vcpu->pn);
+	preempt_enable();
 	r = vcpu_run(vcpu, &conf);
+	preempt_disable();
+	dune_host_state_put(vcpu);
+	preempt_notifier_unregister(&vcpu->pn);
+	preempt_enable();
 	dune_stat_inc(vcpu, ioctl_returns);
 	dune_stat_inc(vcpu, returns[r > 0 && r < DUNE_STATS_RETURNS ? r : 0]);
 	if (r < 0)
 		return r;
+
 	vcpu_to_conf(vcpu, &conf);
 	conf.ret = r;
 	if (copy_to_user(uconf, &conf, sizeof(conf)))
-		return -EFAULT;
+		return -EFAULT;	/* the vCPU keeps its state: resume from there */
 	return 0;
 }
 
@@ -680,10 +746,54 @@ long dune_ioctl_queue_intr(struct dune_file *df, unsigned long arg)
 	if (vec < 32 || vec >= DUNE_NR_VECTORS)
 		return -EINVAL;
 
-	mutex_lock(&df->lock);
-	vcpu = find_vcpu(df, current);
-	if (vcpu)
-		set_bit(vec, vcpu->pending_intr);
-	mutex_unlock(&df->lock);
-	return vcpu ? 0 : -ENOENT;
+	vcpu = current_vcpu();
+	if (!vcpu || vcpu->file != df)
+		return -ENOENT;
+	set_bit(vec, vcpu->pending_intr);
+	return 0;
+}
+
+/* ------------------------------------------------------------ module */
+
+static void find_process_exit(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "sched_process_exit"))
+		tp_process_exit = tp;
+}
+
+int dune_vcpu_init(void)
+{
+	int r;
+
+	dune_preempt_ops.sched_in = dune_sched_in;
+	dune_preempt_ops.sched_out = dune_sched_out;
+	dune_wq = alloc_workqueue("dune", 0, 0);
+	if (!dune_wq)
+		return -ENOMEM;
+	/* The tracepoint is not exported, but its registration API is. */
+	for_each_kernel_tracepoint(find_process_exit, NULL);
+	if (!tp_process_exit) {
+		pr_err("kernel has no sched_process_exit tracepoint: cannot free vCPUs at thread exit\n");
+		r = -ENOSYS;
+		goto free_wq;
+	}
+	r = tracepoint_probe_register(tp_process_exit, dune_process_exit, NULL);
+	if (r)
+		goto free_wq;
+	preempt_notifier_inc();
+	return 0;
+
+free_wq:
+	destroy_workqueue(dune_wq);
+	return r;
+}
+
+void dune_vcpu_exit(void)
+{
+	tracepoint_probe_unregister(tp_process_exit, dune_process_exit, NULL);
+	tracepoint_synchronize_unregister();
+	destroy_workqueue(dune_wq);	/* destroys the last exited threads' vCPUs */
+	preempt_notifier_dec();
+	rcu_barrier();			/* kfree_rcu() callbacks */
+	WARN_ON(!xa_empty(&dune_vcpus));
 }

@@ -16,6 +16,7 @@
 #include <asm/msr.h>
 #include <asm/processor.h>
 #include <asm/special_insns.h>
+#include <asm/tlbflush.h>
 #include <asm/fpu/api.h>
 #include <asm/segment.h>
 #include <asm/trapnr.h>
@@ -72,7 +73,11 @@ int dune_vmcs_init(void)
 	msr_allow(MSR_FS_BASE, true, true);
 	msr_allow(MSR_GS_BASE, true, true);
 	msr_allow(MSR_KERNEL_GS_BASE, true, true);
-	/* Guest values are loaded while it runs; writes are emulated (exits.c). */
+	/*
+	 * The CPU holds the guest's own values while it runs (host_state.c):
+	 * reads see them; writes are emulated (exits.c), so dune.ko always
+	 * knows what to switch.
+	 */
 	msr_allow(MSR_STAR, true, false);
 	msr_allow(MSR_LSTAR, true, false);
 	msr_allow(MSR_CSTAR, true, false);
@@ -129,17 +134,21 @@ void dune_vmcs_set_host_percpu(void)
 
 /*
  * Host fields that may change between entries: CR3 (PCID generation changes
- * on context switch), CR4 (e.g. TSD, PCE toggled per task), the thread's
- * user FS base (arch_prctl from the host side of libdune).
+ * on context switch, temporary mms for text poking), CR4 (e.g. TSD, PCE
+ * toggled per task).  Written only when they differ from what the VMCS holds.
  */
-void dune_vmcs_set_host_per_entry(void)
+void dune_vmcs_set_host_per_entry(struct dune_vcpu *vcpu)
 {
-	unsigned long fsbase;
+	unsigned long cr3 = __read_cr3(), cr4 = cr4_read_shadow();
 
-	vmcs_write(HOST_CR3, __read_cr3());
-	vmcs_write(HOST_CR4, __read_cr4());
-	rdmsrl(MSR_FS_BASE, fsbase);
-	vmcs_write(HOST_FS_BASE, fsbase);
+	if (unlikely(cr3 != vcpu->vmcs_host.cr3)) {
+		vmcs_write(HOST_CR3, cr3);
+		vcpu->vmcs_host.cr3 = cr3;
+	}
+	if (unlikely(cr4 != vcpu->vmcs_host.cr4)) {
+		vmcs_write(HOST_CR4, cr4);
+		vcpu->vmcs_host.cr4 = cr4;
+	}
 }
 
 static u64 fixed_cr0(u64 v)
@@ -174,8 +183,12 @@ void dune_vmcs_setup(struct dune_vcpu *vcpu)
 	vmcs_write(PAGE_FAULT_ERROR_CODE_MATCH, 0);
 	vmcs_write(CR3_TARGET_COUNT, 0);
 	vmcs_write(VM_EXIT_MSR_STORE_COUNT, 0);
+	/* perf's MSRs, when it needs them switched (host_state.c) */
 	vmcs_write(VM_EXIT_MSR_LOAD_COUNT, 0);
 	vmcs_write(VM_ENTRY_MSR_LOAD_COUNT, 0);
+	vmcs_write(VM_ENTRY_MSR_LOAD_ADDR, __pa(vcpu->autoload_guest));
+	vmcs_write(VM_EXIT_MSR_LOAD_ADDR, __pa(vcpu->autoload_host));
+	vcpu->nr_autoload = 0;
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD, 0);
 	vmcs_write(TSC_OFFSET, 0);
 	vmcs_write(MSR_BITMAP, __pa(msr_bitmap));
@@ -188,17 +201,25 @@ void dune_vmcs_setup(struct dune_vcpu *vcpu)
 	vmcs_write(HOST_CR0, read_cr0());
 	vmcs_write(HOST_CS_SELECTOR, __KERNEL_CS);
 	vmcs_write(HOST_SS_SELECTOR, __KERNEL_DS);
-	/* RPL/TI must be 0; user DS/ES/FS/GS selectors are restored by hand. */
+	/*
+	 * RPL/TI must be 0; user DS/ES are restored by hand, FS/GS selectors
+	 * and the FS base are the thread's (dune_host_state_load()).
+	 */
 	vmcs_write(HOST_DS_SELECTOR, 0);
 	vmcs_write(HOST_ES_SELECTOR, 0);
 	vmcs_write(HOST_FS_SELECTOR, 0);
 	vmcs_write(HOST_GS_SELECTOR, 0);
+	vmcs_write(HOST_FS_BASE, 0);
+	vcpu->vmcs_host.fs_base = 0;
 	vmcs_write(HOST_TR_SELECTOR, GDT_ENTRY_TSS * 8);
 	rdmsrl(MSR_EFER, efer);
 	vmcs_write(HOST_IA32_EFER, efer);
 	vmcs_write(HOST_RIP, (unsigned long)dune_vmx_return);
 	dune_vmcs_set_host_percpu();
-	dune_vmcs_set_host_per_entry();
+	vmcs_write(HOST_CR3, __read_cr3());
+	vmcs_write(HOST_CR4, cr4_read_shadow());
+	vcpu->vmcs_host.cr3 = __read_cr3();
+	vcpu->vmcs_host.cr4 = cr4_read_shadow();
 
 	/* --- guest state: flat 64-bit CPL0 --- */
 	cr0 = fixed_cr0(X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE |

@@ -16,6 +16,8 @@
 #include <asm/msr-index.h>
 #include <asm/nospec-branch.h>
 #include <asm/percpu.h>
+#include <asm/segment.h>
+#include <asm/unwind_hints.h>
 
 /* VMCS field encoding of HOST_RSP (SDM appendix B). */
 #define VMCS_HOST_RSP	0x6c14
@@ -51,7 +53,7 @@ SYM_FUNC_START(dune_vmx_run)
 	mov	$VMCS_HOST_RSP, %eax
 	vmwrite	%rsp, %rax
 
-	cmpl	$0, %esi		/* MOVs below keep these flags */
+	bt	$0, %esi		/* CF = launched; MOVs and VERW keep it */
 
 	mov	R_RAX(%rdi), %rax
 	mov	R_RBX(%rdi), %rbx
@@ -69,7 +71,13 @@ SYM_FUNC_START(dune_vmx_run)
 	mov	R_R15(%rdi), %r15
 	mov	R_RDI(%rdi), %rdi
 
-	jne	1f
+	/*
+	 * MDS/TAA/MMIO/RFDS: clear CPU buffers last, with guest values in
+	 * every register already (clobbers ZF only).
+	 */
+	CLEAR_CPU_BUFFERS
+
+	jc	1f
 	vmlaunch
 	jmp	dune_vmx_return		/* VMfail: flags say so */
 1:	vmresume
@@ -92,11 +100,11 @@ SYM_INNER_LABEL(dune_vmx_return, SYM_L_GLOBAL)
 	mov	%r14, R_R14(%rdi)
 	mov	%r15, R_R15(%rdi)
 	popq	R_RDI(%rdi)
-	setbe	%al			/* ...to here */
-	movzbl	%al, %eax
+	setbe	%bl			/* ...to here; the result stays in ebx */
+	movzbl	%bl, %ebx
 
 	/* Do not leave guest-controlled values in registers. */
-	xor	%ebx, %ebx
+	xor	%eax, %eax
 	xor	%ecx, %ecx
 	xor	%edx, %edx
 	xor	%esi, %esi
@@ -114,15 +122,17 @@ SYM_INNER_LABEL(dune_vmx_return, SYM_L_GLOBAL)
 	 * the guest may have poisoned the RSB: scrub both before any RET.
 	 */
 	ALTERNATIVE "jmp 2f", "", X86_FEATURE_KERNEL_IBRS
-	mov	%eax, %r8d
 	mov	$MSR_IA32_SPEC_CTRL, %ecx
 	mov	PER_CPU_VAR(x86_spec_ctrl_current), %eax
 	xor	%edx, %edx
 	wrmsr
-	mov	%r8d, %eax
 2:
 	FILL_RETURN_BUFFER %rcx, RSB_CLEAR_LOOPS, X86_FEATURE_RSB_VMEXIT, X86_FEATURE_RSB_VMEXIT_LITE
+	/* No speculation past here on guest-controlled state; BHI: clear history. */
+	lfence
+	CLEAR_BRANCH_HISTORY_VMEXIT	/* clobbers eax, ecx */
 
+	mov	%ebx, %eax
 	pop	%rdi
 	pop	%rbx
 	pop	%r12
@@ -132,3 +142,28 @@ SYM_INNER_LABEL(dune_vmx_return, SYM_L_GLOBAL)
 	pop	%rbp
 	RET
 SYM_FUNC_END(dune_vmx_run)
+
+/*
+ * void dune_do_nmi_irqoff(unsigned long unused)
+ *
+ * An NMI caused the VM exit and was consumed by it: run the kernel's NMI
+ * handler the way the CPU would have, on this stack with an interrupt frame
+ * (SS, RSP, RFLAGS, CS, return RIP), through the entry point the kernel
+ * provides for hypervisors (asm_exc_nmi_noist: no IST switch).  Its IRET
+ * returns here and unblocks NMIs, as the end of a real NMI would.
+ * Interrupts are off.
+ */
+SYM_FUNC_START(dune_do_nmi_irqoff)
+	push	%rbp
+	mov	%rsp, %rbp
+	and	$-16, %rsp		/* the CPU aligns the frame like this */
+	push	$__KERNEL_DS
+	push	%rbp			/* RSP to return to (IRET reloads it) */
+	pushf
+	push	$__KERNEL_CS
+	call	asm_exc_nmi_noist	/* pushes the return RIP */
+	/* IRET already restored RSP; say so for objtool too */
+	mov	%rbp, %rsp
+	pop	%rbp
+	RET
+SYM_FUNC_END(dune_do_nmi_irqoff)

@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vmx_hw.c - VMX capability probing and per-CPU VMXON/VMXOFF.
+ * vmx_hw.c - per-CPU VMXON/VMXOFF, and living next to another hypervisor.
  *
  * VMX is switched on (on every online CPU) only while at least one Dune vCPU
  * exists, and off again when the last one is destroyed, so dune.ko does not
  * keep VMX busy when nobody uses it.  CPU hotplug is followed through a
  * dynamic cpuhp state; reboot and emergency (crash/NMI shootdown) paths turn
  * VMX off so INIT works afterwards.
+ *
+ * kvm_intel: whoever turns VMX on first owns it until it turns it off; the
+ * other one sees CR4.VMXE set and fails cleanly (KVM_CREATE_VM -EBUSY, or
+ * DUNE_ENTER -EBUSY with a log line).  The kernel has one emergency-virt
+ * callback slot, which kvm_intel claims at load and WARNs if it is taken.
+ * dune.ko holds it only while kvm_intel is absent, handing it over through a
+ * module notifier before kvm_intel's init runs; kvm_intel's callback turns
+ * VMX off whoever owns it, so it covers Dune too.
  */
 #define pr_fmt(fmt) "dune: " fmt
 
@@ -23,184 +31,28 @@
 #include <asm/tlbflush.h>
 #include <asm/reboot.h>
 #include <asm/special_insns.h>
+#include <asm/perf_event.h>
 
 #include "dune_internal.h"
 #include "vmx_ops.h"
 
-struct dune_vmx_caps dune_caps;
 DEFINE_PER_CPU(struct dune_cpu, dune_cpu);
 
-static DEFINE_MUTEX(vmx_users_lock);	/* serialises dune_vmx_get/put */
+/* Serialises dune_vmx_get/put and the reboot notifier. */
+static DEFINE_MUTEX(vmx_users_lock);
 static int vmx_users;
 static bool vmx_wanted;			/* VMX should be on on online CPUs */
 static bool vmx_rebooting;
-static bool emergency_cb_registered;
 static enum cpuhp_state dune_hp_state;
 static DEFINE_IDA(vpid_ida);
+
+/* The emergency-virt callback slot: ours unless kvm_intel is loaded. */
+static DEFINE_MUTEX(emergency_lock);
+static bool emergency_cb_registered;
 
 bool dune_vmx_rebooting(void)
 {
 	return READ_ONCE(vmx_rebooting);
-}
-
-/* Combine wanted control bits with what the CPU allows; -EIO if impossible. */
-static int adjust_ctls(u32 want, u32 optional, u32 msr, u32 *out)
-{
-	u32 lo, hi, ctl;
-
-	rdmsr(msr, lo, hi);
-	ctl = want | optional;
-	ctl &= hi;		/* allowed-1 settings */
-	ctl |= lo;		/* must-be-1 settings */
-	if ((ctl & want) != want) {
-		pr_err("required VMX controls %#x missing in MSR %#x (allowed %#x)\n",
-		       want & ~ctl, msr, hi);
-		return -EIO;
-	}
-	*out = ctl;
-	return 0;
-}
-
-static int probe_caps(void)
-{
-	u64 basic, ept_vpid;
-	bool true_ctls;
-	u32 pin_msr, proc_msr, exit_msr, entry_msr;
-	u32 phys_bits;
-	u32 proc2_opt;
-	int r;
-
-	if (!boot_cpu_has(X86_FEATURE_VMX)) {
-		pr_err("CPU has no VMX, or the firmware disabled it in IA32_FEATURE_CONTROL\n");
-		return -ENODEV;
-	}
-
-	rdmsrl(MSR_IA32_VMX_BASIC, basic);
-	dune_caps.revision_id = basic & 0x7fffffff;
-	if (((basic & VMX_BASIC_MEM_TYPE_MASK) >> VMX_BASIC_MEM_TYPE_SHIFT) !=
-	    VMX_BASIC_MEM_TYPE_WB) {
-		pr_err("VMCS memory type is not write-back\n");
-		return -EIO;
-	}
-	if (basic & VMX_BASIC_64) {
-		pr_err("VMX limited to 32-bit physical addresses\n");
-		return -EIO;
-	}
-	true_ctls = basic & VMX_BASIC_TRUE_CTLS;
-	pin_msr = true_ctls ? MSR_IA32_VMX_TRUE_PINBASED_CTLS : MSR_IA32_VMX_PINBASED_CTLS;
-	proc_msr = true_ctls ? MSR_IA32_VMX_TRUE_PROCBASED_CTLS : MSR_IA32_VMX_PROCBASED_CTLS;
-	exit_msr = true_ctls ? MSR_IA32_VMX_TRUE_EXIT_CTLS : MSR_IA32_VMX_EXIT_CTLS;
-	entry_msr = true_ctls ? MSR_IA32_VMX_TRUE_ENTRY_CTLS : MSR_IA32_VMX_ENTRY_CTLS;
-
-	r = adjust_ctls(PIN_BASED_EXT_INTR_MASK | PIN_BASED_NMI_EXITING, 0,
-			pin_msr, &dune_caps.pin_ctl);
-	if (r)
-		return r;
-
-	/*
-	 * Exit on everything that touches host-owned resources: port I/O,
-	 * debug registers, CR8 (the real TPR), MONITOR/MWAIT, RDPMC, HLT.
-	 * CR3 accesses, INVLPG and RDTSC run natively (EPT confines them).
-	 */
-	r = adjust_ctls(CPU_BASED_HLT_EXITING | CPU_BASED_UNCOND_IO_EXITING |
-			CPU_BASED_MOV_DR_EXITING | CPU_BASED_CR8_LOAD_EXITING |
-			CPU_BASED_CR8_STORE_EXITING | CPU_BASED_MWAIT_EXITING |
-			CPU_BASED_MONITOR_EXITING | CPU_BASED_RDPMC_EXITING |
-			CPU_BASED_USE_MSR_BITMAPS |
-			CPU_BASED_ACTIVATE_SECONDARY_CONTROLS, 0,
-			proc_msr, &dune_caps.proc_ctl);
-	if (r)
-		return r;
-	/* These must be clearable (true controls make them so). */
-	dune_caps.proc_ctl &= ~(CPU_BASED_CR3_LOAD_EXITING |
-				CPU_BASED_CR3_STORE_EXITING |
-				CPU_BASED_INVLPG_EXITING);
-	{
-		u32 lo, hi;
-
-		rdmsr(proc_msr, lo, hi);
-		if (lo & (CPU_BASED_CR3_LOAD_EXITING | CPU_BASED_CR3_STORE_EXITING |
-			  CPU_BASED_INVLPG_EXITING | CPU_BASED_INTR_WINDOW_EXITING)) {
-			pr_err("CPU forces CR3/INVLPG/interrupt-window exiting\n");
-			return -EIO;
-		}
-		if (!(hi & CPU_BASED_INTR_WINDOW_EXITING)) {
-			pr_err("interrupt-window exiting not supported\n");
-			return -EIO;
-		}
-	}
-
-	/* Optional features the guest can use natively if the host has them. */
-	proc2_opt = SECONDARY_EXEC_ENABLE_VPID | SECONDARY_EXEC_WBINVD_EXITING;
-	if (boot_cpu_has(X86_FEATURE_RDTSCP) || boot_cpu_has(X86_FEATURE_RDPID))
-		proc2_opt |= SECONDARY_EXEC_ENABLE_RDTSCP;
-	if (boot_cpu_has(X86_FEATURE_INVPCID))
-		proc2_opt |= SECONDARY_EXEC_ENABLE_INVPCID;
-	if (boot_cpu_has(X86_FEATURE_XSAVES))
-		proc2_opt |= SECONDARY_EXEC_XSAVES;
-	r = adjust_ctls(SECONDARY_EXEC_ENABLE_EPT, proc2_opt,
-			MSR_IA32_VMX_PROCBASED_CTLS2, &dune_caps.proc2_ctl);
-	if (r)
-		return r;
-
-	r = adjust_ctls(VM_EXIT_HOST_ADDR_SPACE_SIZE | VM_EXIT_LOAD_IA32_EFER,
-			VM_EXIT_SAVE_DEBUG_CONTROLS, exit_msr, &dune_caps.exit_ctl);
-	if (r)
-		return r;
-	/* The host takes external interrupts itself once IF=1 again. */
-	if (dune_caps.exit_ctl & VM_EXIT_ACK_INTR_ON_EXIT) {
-		pr_err("CPU forces acknowledge-interrupt-on-exit\n");
-		return -EIO;
-	}
-	r = adjust_ctls(VM_ENTRY_IA32E_MODE | VM_ENTRY_LOAD_IA32_EFER,
-			VM_ENTRY_LOAD_DEBUG_CONTROLS, entry_msr, &dune_caps.entry_ctl);
-	if (r)
-		return r;
-
-	rdmsrl(MSR_IA32_VMX_EPT_VPID_CAP, ept_vpid);
-	if (!(ept_vpid & VMX_EPT_PAGE_WALK_4_BIT) || !(ept_vpid & VMX_EPTP_WB_BIT) ||
-	    !(ept_vpid & VMX_EPT_INVEPT_BIT) ||
-	    !(ept_vpid & (VMX_EPT_EXTENT_CONTEXT_BIT | VMX_EPT_EXTENT_GLOBAL_BIT))) {
-		pr_err("EPT lacks 4-level walks, WB memory type or INVEPT (cap %#llx)\n",
-		       ept_vpid);
-		return -EIO;
-	}
-	if (!(ept_vpid & VMX_EPT_EXTENT_GLOBAL_BIT)) {
-		pr_err("INVEPT all-context not supported\n");
-		return -EIO;
-	}
-	dune_caps.invept_single = ept_vpid & VMX_EPT_EXTENT_CONTEXT_BIT;
-
-	dune_caps.invvpid_type = -1;
-	if (ept_vpid & ((u64)VMX_VPID_INVVPID_BIT << 32)) {
-		if (ept_vpid & ((u64)VMX_VPID_EXTENT_SINGLE_CONTEXT_BIT << 32))
-			dune_caps.invvpid_type = VMX_VPID_EXTENT_SINGLE_CONTEXT;
-		else if (ept_vpid & ((u64)VMX_VPID_EXTENT_GLOBAL_CONTEXT_BIT << 32))
-			dune_caps.invvpid_type = VMX_VPID_EXTENT_ALL_CONTEXT;
-	}
-	dune_caps.has_vpid = (dune_caps.proc2_ctl & SECONDARY_EXEC_ENABLE_VPID) &&
-			     dune_caps.invvpid_type >= 0;
-	if (!dune_caps.has_vpid)
-		dune_caps.proc2_ctl &= ~SECONDARY_EXEC_ENABLE_VPID;
-
-	rdmsrl(MSR_IA32_VMX_CR0_FIXED0, dune_caps.cr0_fixed0);
-	rdmsrl(MSR_IA32_VMX_CR0_FIXED1, dune_caps.cr0_fixed1);
-	rdmsrl(MSR_IA32_VMX_CR4_FIXED0, dune_caps.cr4_fixed0);
-	rdmsrl(MSR_IA32_VMX_CR4_FIXED1, dune_caps.cr4_fixed1);
-
-	/* CPUID 0x80000008 EAX[7:0]; a 4-level EPT reaches 48 bits at most. */
-	phys_bits = cpuid_eax(0x80000008) & 0xff;
-	if (phys_bits < 36)
-		phys_bits = 36;
-	if (phys_bits > 48)
-		phys_bits = 48;
-	dune_caps.phys_limit = 1ULL << phys_bits;
-
-	pr_info("VMX rev %#x, pin %#x proc %#x proc2 %#x exit %#x entry %#x, VPID %s, guest-physical limit %#llx\n",
-		dune_caps.revision_id, dune_caps.pin_ctl, dune_caps.proc_ctl,
-		dune_caps.proc2_ctl, dune_caps.exit_ctl, dune_caps.entry_ctl,
-		dune_caps.has_vpid ? "on" : "off", dune_caps.phys_limit);
-	return 0;
 }
 
 /* Runs on the target CPU with interrupts disabled. */
@@ -235,8 +87,8 @@ static void cpu_vmx_on(void *data)
 
 	if (dc->vmx_on)
 		return;
-	if (__read_cr4() & X86_CR4_VMXE) {
-		pr_err("CPU %d: CR4.VMXE already set: another hypervisor (e.g. kvm_intel with a running VM) owns VMX\n",
+	if (cr4_read_shadow() & X86_CR4_VMXE) {
+		pr_err("CPU %d: VMX is in use by another hypervisor (CR4.VMXE set, e.g. kvm_intel with a VM): Dune cannot run until it is released\n",
 		       smp_processor_id());
 		atomic_inc(&res->busy);
 		return;
@@ -257,27 +109,30 @@ static void cpu_vmx_on(void *data)
 		return;
 	}
 
+	/* Intel PT without VMX support must stop tracing, or VMXON fails. */
+	intel_pt_handle_vmx(1);
 	cr4_set_bits(X86_CR4_VMXE);
 	if (dune_vmxon(__pa(dc->vmxon_region))) {
 		cr4_clear_bits(X86_CR4_VMXE);
+		intel_pt_handle_vmx(0);
 		pr_err("CPU %d: VMXON failed\n", smp_processor_id());
 		atomic_inc(&res->failed);
 		return;
 	}
 	dc->vmx_on = true;
 	dc->current_vmcs = NULL;
-	/* Host values of MSRs a VM exit does not reload (constant per CPU). */
-	rdmsrl(MSR_STAR, dc->star);
-	rdmsrl(MSR_LSTAR, dc->lstar);
-	rdmsrl(MSR_CSTAR, dc->cstar);
-	rdmsrl(MSR_SYSCALL_MASK, dc->sfmask);
+	dune_uret_cpu_init();
 	/* Stale EPT/VPID-tagged TLB entries may survive an earlier VMXOFF. */
 	dune_invept(VMX_EPT_EXTENT_GLOBAL, 0);
 	if (dune_caps.has_vpid)
 		dune_invvpid(VMX_VPID_EXTENT_ALL_CONTEXT, 0, 0);
 }
 
-/* Interrupts disabled.  Clears every VMCS still active here, then VMXOFF. */
+/*
+ * Interrupts disabled.  Clears every VMCS still active here, then VMXOFF.
+ * No vCPU can run here any more, so the host's syscall MSRs go back now
+ * rather than at the next return to user mode.
+ */
 static void cpu_vmx_off(void *unused)
 {
 	struct dune_cpu *dc = this_cpu_ptr(&dune_cpu);
@@ -287,10 +142,13 @@ static void cpu_vmx_off(void *unused)
 		return;
 	list_for_each_entry_safe(vcpu, tmp, &dc->loaded, cpu_link)
 		dune_vcpu_clear_on_cpu(vcpu);
-	asm volatile("vmxoff" ::: "cc", "memory");
+	dune_vmxoff();
 	cr4_clear_bits(X86_CR4_VMXE);
+	intel_pt_handle_vmx(0);
 	dc->vmx_on = false;
 	dc->current_vmcs = NULL;
+	dune_uret_load_guest(NULL);
+	dc->uret_valid = false;
 }
 
 /*
@@ -299,23 +157,59 @@ static void cpu_vmx_off(void *unused)
  */
 static void dune_emergency_disable(void)
 {
-	if (__read_cr4() & X86_CR4_VMXE) {
-		asm volatile("1: vmxoff\n\t"
-			     "2:\n\t"
-			     _ASM_EXTABLE(1b, 2b)
-			     ::: "cc", "memory");
+	struct dune_cpu *dc = this_cpu_ptr(&dune_cpu);
+
+	if (!dc->vmx_on)
+		return;
+	dc->vmx_on = false;
+	if (cr4_read_shadow() & X86_CR4_VMXE) {
+		dune_vmxoff();
 		cr4_clear_bits(X86_CR4_VMXE);
 	}
-	this_cpu_ptr(&dune_cpu)->vmx_on = false;
+}
+
+static void emergency_claim(void)
+{
+	lockdep_assert_held(&emergency_lock);
+	if (!emergency_cb_registered) {
+		cpu_emergency_register_virt_callback(dune_emergency_disable);
+		emergency_cb_registered = true;
+	}
+}
+
+static void emergency_release(void)
+{
+	lockdep_assert_held(&emergency_lock);
+	if (emergency_cb_registered) {
+		cpu_emergency_unregister_virt_callback(dune_emergency_disable);
+		emergency_cb_registered = false;
+	}
 }
 
 /*
- * The kernel has a single emergency-virt callback slot, which kvm_intel
- * claims while it is loaded (its callback VMXOFFs regardless of owner, so
- * it covers us too).  Claim the slot only when kvm_intel is absent, to avoid
- * the WARN on double registration.
+ * kvm_intel registers its callback in its init (after COMING) and drops it
+ * in its exit (before GOING); a failed init also ends in GOING.
  */
-static bool kvm_intel_loaded(void)
+static int dune_module_notify(struct notifier_block *nb, unsigned long state, void *data)
+{
+	struct module *mod = data;
+
+	if (strcmp(mod->name, "kvm_intel"))
+		return NOTIFY_DONE;
+	mutex_lock(&emergency_lock);
+	if (state == MODULE_STATE_COMING)
+		emergency_release();
+	else if (state == MODULE_STATE_GOING)
+		emergency_claim();
+	mutex_unlock(&emergency_lock);
+	return NOTIFY_OK;
+}
+
+static struct notifier_block dune_module_nb = {
+	.notifier_call = dune_module_notify,
+};
+
+static bool kvm_intel_present(void)
 {
 	struct path p;
 
@@ -329,10 +223,9 @@ static int dune_cpu_online(unsigned int cpu)
 {
 	struct vmxon_result res = {};
 
-	if (!READ_ONCE(vmx_wanted))
-		return 0;
 	local_irq_disable();
-	cpu_vmx_on(&res);
+	if (READ_ONCE(vmx_wanted))
+		cpu_vmx_on(&res);
 	local_irq_enable();
 	if (atomic_read(&res.busy))
 		return -EBUSY;
@@ -358,8 +251,10 @@ int dune_vmx_get(void)
 		r = -EBUSY;
 		goto out;
 	}
-	if (vmx_users++ > 0)
+	if (vmx_users > 0) {
+		vmx_users++;
 		goto out;
+	}
 
 	cpus_read_lock();
 	WRITE_ONCE(vmx_wanted, true);
@@ -367,14 +262,11 @@ int dune_vmx_get(void)
 	if (atomic_read(&res.busy) || atomic_read(&res.failed)) {
 		WRITE_ONCE(vmx_wanted, false);
 		on_each_cpu(cpu_vmx_off, NULL, 1);
-		vmx_users = 0;
 		r = atomic_read(&res.busy) ? -EBUSY : -EIO;
+	} else {
+		vmx_users = 1;
 	}
 	cpus_read_unlock();
-	if (!r && !kvm_intel_loaded()) {
-		cpu_emergency_register_virt_callback(dune_emergency_disable);
-		emergency_cb_registered = true;
-	}
 out:
 	mutex_unlock(&vmx_users_lock);
 	return r;
@@ -387,10 +279,6 @@ void dune_vmx_put(void)
 		goto out;
 	if (--vmx_users > 0)
 		goto out;
-	if (emergency_cb_registered) {
-		cpu_emergency_unregister_virt_callback(dune_emergency_disable);
-		emergency_cb_registered = false;
-	}
 	cpus_read_lock();
 	WRITE_ONCE(vmx_wanted, false);
 	on_each_cpu(cpu_vmx_off, NULL, 1);
@@ -399,13 +287,21 @@ out:
 	mutex_unlock(&vmx_users_lock);
 }
 
+/*
+ * Orderly reboot/kexec: refuse new entries and leave VMX everywhere.  Under
+ * vmx_users_lock, so a concurrent first dune_vmx_get() either finishes its
+ * VMXON before this runs (and is undone here) or sees vmx_rebooting.
+ */
 static int dune_reboot_notify(struct notifier_block *nb, unsigned long code,
 			      void *unused)
 {
-	/* Orderly reboot/kexec: refuse new entries and leave VMX everywhere. */
+	mutex_lock(&vmx_users_lock);
 	WRITE_ONCE(vmx_rebooting, true);
+	cpus_read_lock();
 	WRITE_ONCE(vmx_wanted, false);
 	on_each_cpu(cpu_vmx_off, NULL, 1);
+	cpus_read_unlock();
+	mutex_unlock(&vmx_users_lock);
 	return NOTIFY_OK;
 }
 
@@ -429,11 +325,24 @@ void dune_vpid_free(int vpid)
 		ida_free(&vpid_ida, vpid);
 }
 
+static void free_vmxon_regions(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct dune_cpu *dc = per_cpu_ptr(&dune_cpu, cpu);
+
+		if (dc->vmxon_region)
+			free_page((unsigned long)dc->vmxon_region);
+		dc->vmxon_region = NULL;
+	}
+}
+
 int dune_vmx_init(void)
 {
 	int cpu, r;
 
-	r = probe_caps();
+	r = dune_caps_probe();
 	if (r)
 		return r;
 
@@ -457,32 +366,34 @@ int dune_vmx_init(void)
 		goto free;
 	dune_hp_state = r;
 	register_reboot_notifier(&dune_reboot_nb);
+
+	/* Notifier first: a kvm_intel loading from now on is seen by it. */
+	r = register_module_notifier(&dune_module_nb);
+	if (r)
+		goto unregister;
+	mutex_lock(&emergency_lock);
+	if (!kvm_intel_present())
+		emergency_claim();
+	mutex_unlock(&emergency_lock);
 	return 0;
 
+unregister:
+	unregister_reboot_notifier(&dune_reboot_nb);
+	cpuhp_remove_state(dune_hp_state);
 free:
-	for_each_possible_cpu(cpu) {
-		struct dune_cpu *dc = per_cpu_ptr(&dune_cpu, cpu);
-
-		if (dc->vmxon_region)
-			free_page((unsigned long)dc->vmxon_region);
-		dc->vmxon_region = NULL;
-	}
+	free_vmxon_regions();
 	return r;
 }
 
 void dune_vmx_exit(void)
 {
-	int cpu;
-
+	unregister_module_notifier(&dune_module_nb);
+	mutex_lock(&emergency_lock);
+	emergency_release();
+	mutex_unlock(&emergency_lock);
 	unregister_reboot_notifier(&dune_reboot_nb);
-	cpuhp_remove_state(dune_hp_state);	/* VMXOFF on all CPUs */
+	cpuhp_remove_state(dune_hp_state);	/* VMXOFF, host MSRs on all CPUs */
 	WARN_ON(vmx_users);
-	for_each_possible_cpu(cpu) {
-		struct dune_cpu *dc = per_cpu_ptr(&dune_cpu, cpu);
-
-		if (dc->vmxon_region)
-			free_page((unsigned long)dc->vmxon_region);
-		dc->vmxon_region = NULL;
-	}
+	free_vmxon_regions();
 	ida_destroy(&vpid_ida);
 }

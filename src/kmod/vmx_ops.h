@@ -12,6 +12,7 @@
 #include <linux/types.h>
 #include <linux/printk.h>
 #include <asm/vmx.h>
+#include <asm/asm.h>
 
 static __always_inline int dune_vmxon(u64 pa)
 {
@@ -21,6 +22,19 @@ static __always_inline int dune_vmxon(u64 pa)
 		     "setbe %0"
 		     : "=qm"(fail) : "m"(pa) : "cc", "memory");
 	return fail ? -EIO : 0;
+}
+
+/*
+ * Leave VMX operation.  A fault (#UD: not in VMX operation, e.g. another
+ * emergency path got here first) is ignored: the caller clears CR4.VMXE
+ * either way, as the kernel's own cpu_vmxoff() does.
+ */
+static __always_inline void dune_vmxoff(void)
+{
+	asm volatile("1: vmxoff\n\t"
+		     "2:\n\t"
+		     _ASM_EXTABLE(1b, 2b)
+		     ::: "cc", "memory");
 }
 
 static __always_inline int dune_vmclear(u64 pa)

@@ -1,7 +1,7 @@
 /*
  * entry.S - libdune's assembly: dune_enter(), the guest boot stub, the
  * ring-0 SYSCALL entry, the 256 IDT stubs, and host-side helpers
- * (stack switch, DUNE_ENTER with FPU save/restore, raw clone, thread exit).
+ * (stack switch, FPU save/restore, raw clone, thread exit).
  *
  * struct dune_tf layout (dune.h): rax rbx rcx rdx rsi rdi rbp r8..r15
  * trapno err rip cs rflags rsp ss  -- 22 quadwords.
@@ -154,6 +154,20 @@
 94:	movq %rbx, %rsp
 .endm
 
+/*
+ * Call \fn(tf) with rsp == tf, without saving the FPU state: for the
+ * syscall path (syscall.c), which is compiled not to touch vector registers.
+ * Clobbers rbx (saved in tf).
+ */
+.macro CALL_GPR_ONLY fn
+	movq %rsp, %rbx
+	movq %rsp, %rdi
+	andq $-16, %rsp
+	cld
+	call \fn
+	movq %rbx, %rsp
+.endm
+
 	.text
 
 /*
@@ -255,7 +269,7 @@ dune_syscall_entry:
 	PUSH_GPRS
 	leaq (TF_SIZE + 128)(%rsp), %rax
 	movq %rax, TF_RSP(%rsp)
-	CALL_WITH_FPU dune_syscall_dispatch
+	CALL_GPR_ONLY dune_syscall_dispatch
 	jmp dune_trap_return
 	.size dune_syscall_entry, .-dune_syscall_entry
 
@@ -394,7 +408,7 @@ dune_user_syscall_entry:
 	btl $9, TF_RFLAGS(%rsp)
 	jnc 1f
 	sti
-1:	CALL_WITH_FPU dune_syscall_dispatch
+1:	CALL_GPR_ONLY dune_syscall_dispatch
 	cli
 	SYSCALL_MSRS dune_user_syscall_entry, SFMASK_USER
 	jmp dune_trap_return
@@ -510,51 +524,6 @@ dune_switch_stack:
 	ud2
 	.size dune_switch_stack, .-dune_switch_stack
 
-/*
- * long dune_host_enter(int fd, unsigned long req, struct dune_config *conf,
- *                      void *fpu, int fpu_mode)
- * Host only.  Restore the guest's FPU/SSE/AVX state, ioctl(DUNE_ENTER), and
- * save it again before any compiled code can touch those registers.
- */
-	.globl dune_host_enter
-	.hidden dune_host_enter
-	.type dune_host_enter, @function
-dune_host_enter:
-	pushq %rbx
-	pushq %r12
-	pushq %r13
-	movq %rcx, %rbx
-	movl %r8d, %r12d
-	movq %rdx, %r13
-	cmpl $2, %r12d
-	jne 1f
-	movl $-1, %eax
-	movl $-1, %edx
-	xrstor64 (%rbx)
-	jmp 2f
-1:	cmpl $1, %r12d
-	jne 2f
-	fxrstor64 (%rbx)
-2:	movq %r13, %rdx
-	movl $SYS_ioctl, %eax
-	syscall
-	movq %rax, %r13
-	cmpl $2, %r12d
-	jne 3f
-	movl $-1, %eax
-	movl $-1, %edx
-	xsave64 (%rbx)
-	jmp 4f
-3:	cmpl $1, %r12d
-	jne 4f
-	fxsave64 (%rbx)
-4:	movq %r13, %rax
-	popq %r13
-	popq %r12
-	popq %rbx
-	ret
-	.size dune_host_enter, .-dune_host_enter
-
 /* void dune_fpu_save(void *area, int mode) */
 	.globl dune_fpu_save
 	.hidden dune_fpu_save
@@ -571,6 +540,76 @@ dune_fpu_save:
 	fxsave64 (%rdi)
 2:	ret
 	.size dune_fpu_save, .-dune_fpu_save
+
+/* void dune_fpu_restore(const void *area, int mode) */
+	.globl dune_fpu_restore
+	.hidden dune_fpu_restore
+	.type dune_fpu_restore, @function
+dune_fpu_restore:
+	cmpl $2, %esi
+	jne 1f
+	movl $-1, %eax
+	movl $-1, %edx
+	xrstor64 (%rdi)
+	ret
+1:	cmpl $1, %esi
+	jne 2f
+	fxrstor64 (%rdi)
+2:	ret
+	.size dune_fpu_restore, .-dune_fpu_restore
+
+/*
+ * void dune_fpu_call(void (*fn)(struct dune_tf *), struct dune_tf *tf)
+ * Guest: fn(tf) with the caller's FPU/SSE/AVX state saved around it (on this
+ * stack, like CALL_WITH_FPU), for code that may use vector registers.
+ */
+	.globl dune_fpu_call
+	.hidden dune_fpu_call
+	.type dune_fpu_call, @function
+dune_fpu_call:
+	pushq %rbp
+	movq %rsp, %rbp
+	pushq %rbx
+	pushq %r12
+	movq %rdi, %r12
+	movq %rsi, %rbx
+	subq dune_fpu_size(%rip), %rsp
+	andq $-64, %rsp
+	cmpl $2, dune_fpu_mode(%rip)
+	jne 1f
+	xorl %eax, %eax
+	movq %rax, 512(%rsp)
+	movq %rax, 520(%rsp)
+	movq %rax, 528(%rsp)
+	movq %rax, 536(%rsp)
+	movq %rax, 544(%rsp)
+	movq %rax, 552(%rsp)
+	movq %rax, 560(%rsp)
+	movq %rax, 568(%rsp)
+	movl $-1, %eax
+	movl $-1, %edx
+	xsave64 (%rsp)
+	jmp 2f
+1:	cmpl $1, dune_fpu_mode(%rip)
+	jne 2f
+	fxsave64 (%rsp)
+2:	movq %rbx, %rdi
+	call *%r12
+	cmpl $2, dune_fpu_mode(%rip)
+	jne 3f
+	movl $-1, %eax
+	movl $-1, %edx
+	xrstor64 (%rsp)
+	jmp 4f
+3:	cmpl $1, dune_fpu_mode(%rip)
+	jne 4f
+	fxrstor64 (%rsp)
+4:	leaq -16(%rbp), %rsp
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+	.size dune_fpu_call, .-dune_fpu_call
 
 /*
  * long dune_raw_clone(unsigned long flags, uintptr_t stack, void *ptid,

@@ -1,5 +1,10 @@
 /*
- * internal.h - libdune internals shared by dune.c, host.c, trap.c and entry.S.
+ * internal.h - libdune internals shared by its files and entry.S.
+ *
+ * Host side, calls run one way: dune.c (dune_init) -> hostloop.c (dune_enter,
+ * the host loop) -> clone.c, mirror.c, signals.c, thread.c -> host_util.c and
+ * the page-table code (pt.c, vm.c, page.c, maps.c, layout.c).  Guest side:
+ * entry.S -> syscall.c (system calls) and trap.c (traps, signals, output).
  */
 #ifndef LIBDUNE_INTERNAL_H
 #define LIBDUNE_INTERNAL_H
@@ -12,7 +17,7 @@
 
 #define HIDDEN __attribute__((visibility("hidden")))
 
-/* Per-thread memory block (one mmap, see alloc_thread() in host.c):
+/* Per-thread memory block (one mmap, see dune_thread_alloc() in thread.c):
  *   [guard][host-loop stack][guard][IST stacks][struct dune_thread + xsave area]
  * Everything from the IST stacks on is mapped in the guest page table
  * (without PTE_U); the host-loop stack is not. */
@@ -63,10 +68,12 @@ struct dune_thread {
 	uint64_t tlb_gen;		/* dune_tlb_gen last seen by this thread's guest */
 	uint64_t *enter_saved;		/* dune_enter's saved registers until the first successful entry */
 	int fpu_mode;			/* 0 none, 1 fxsave, 2 xsave */
-	uint8_t *fpu;			/* 64-byte aligned save area (guest FPU state while on the host) */
+	uint8_t *fpu;			/* 64-byte aligned save area (guest FPU state while parked) */
+	bool fpu_live;			/* host loop: the registers hold the guest's FPU state, fpu is stale */
 };
 
 /* ---- globals (dune.c) ---- */
+extern bool dune_inited HIDDEN;
 extern int dune_fd HIDDEN;
 extern struct dune_layout dune_layout HIDDEN;
 extern struct pt dune_pt HIDDEN;
@@ -81,8 +88,9 @@ extern dune_intr_cb dune_intr_cbs[256] HIDDEN;
 extern dune_pgflt_cb dune_pgflt_handler HIDDEN;
 extern dune_syscall_cb dune_syscall_handler HIDDEN;
 
-/* Guest view of signal dispositions (see host.c). */
+/* Guest view of signal dispositions (signals.c). */
 extern struct k_sigaction dune_guest_sigact[DUNE_MAX_SIG + 1] HIDDEN;
+extern volatile int dune_sigact_lock HIDDEN;
 
 /* The calling thread's Dune state (same TLS in host and guest mode). */
 extern __thread struct dune_thread *dune_self __attribute__((tls_model("initial-exec"))) HIDDEN;
@@ -91,17 +99,23 @@ extern __thread struct dune_thread *dune_self __attribute__((tls_model("initial-
 uint64_t dune_pt_lock(void) HIDDEN;
 void dune_pt_unlock(uint64_t flags) HIDDEN;
 
+void dune_pt_lock_reset(void) HIDDEN;
+/* pt.c hooks over the page allocator (vm.c): every libdune page table uses them. */
+extern const struct pt_ops dune_vm_ops HIDDEN;
+
+/* ---- the mirror of the host address space (mirror.c) ---- */
 /* Map [va, va+len) per the layout with MAPS_* protections, user or libdune-private. Caller holds the lock. */
 int dune_map_range_locked(uintptr_t va, size_t len, int prot, bool user) HIDDEN;
 /* Re-read /proc/self/maps and mirror [start, end) (start == end == 0: everything). Takes the lock. */
 int dune_sync_from_maps(uintptr_t start, uintptr_t end, bool user) HIDDEN;
-
-void dune_pt_lock_reset(void) HIDDEN;
-/* pt.c hooks over the page allocator (vm.c): every libdune page table uses them. */
-extern const struct pt_ops dune_vm_ops HIDDEN;
-bool dune_is_inited(void) HIDDEN;
 /* VMA containing addr from /proc/self/maps (MAPS_* prot); also reports the [stack] start. 0 or -ENOENT. */
 int dune_find_vma(uintptr_t addr, uintptr_t *start, uintptr_t *end, int *prot, uintptr_t *stack_start) HIDDEN;
+void dune_pregrow_stack(void) HIDDEN;
+void dune_brk_init(void) HIDDEN;
+bool dune_from_ring3(const struct dune_config *c) HIDDEN;
+long dune_pgflt_sync_host(uintptr_t addr) HIDDEN;
+/* An address-space syscall of the guest, run and mirrored; *flush: the guest must flush its TLB. */
+long dune_mirror_syscall(const struct dune_config *c, bool *flush) HIDDEN;
 
 static inline void *host_or_guest_mmap(size_t len)
 {
@@ -115,13 +129,47 @@ static inline void host_or_guest_munmap(void *p, size_t len)
 	dune_syscall6(11 /* munmap */, (long)p, (long)len, 0, 0, 0, 0);
 }
 
-/* ---- host side (host.c) ---- */
-void dune_brk_init(void) HIDDEN;
+/* ---- host side ---- */
+/* hostloop.c */
 int dune_enter_c(uint64_t *saved) HIDDEN;
+/* thread.c */
+struct dune_thread *dune_thread_alloc(void) HIDDEN;
+void dune_thread_free(struct dune_thread *t) HIDDEN;
+void dune_thread_unmap_guest(struct dune_thread *t) HIDDEN;
+void dune_thread_setup_gdt(struct dune_thread *t) HIDDEN;
+void dune_thread_prepare_boot(struct dune_thread *t) HIDDEN;
+struct dune_thread *dune_thread_for_enter(uint64_t *saved) HIDDEN;
+void dune_thread_exit(struct dune_thread *t, long status) HIDDEN __attribute__((noreturn));
+void dune_thread_first_entry_failed(struct dune_thread *t, long err) HIDDEN __attribute__((noreturn));
+/* signals.c */
 int dune_host_signals_init(void) HIDDEN;
+long dune_guest_rt_sigaction(long sig, const struct k_sigaction *act, struct k_sigaction *oact, long size) HIDDEN;
+bool dune_maybe_restart(struct dune_thread *t, long nr) HIDDEN;
+/* clone.c: a new thread's host side starts in start(its struct dune_thread *) */
+long dune_do_clone(struct dune_thread *t, unsigned long flags, uint64_t newsp, uint64_t ptid,
+		   uint64_t ctid, uint64_t tls, bool *child, void (*start)(void *)) HIDDEN;
+/* host_util.c */
+void dune_host_exit_group(long status) HIDDEN __attribute__((noreturn));
+int dune_host_copy(void *dst, const void *src, size_t n) HIDDEN;
 
-/* ---- guest side (trap.c) ---- */
+static inline void host_spin_lock(volatile int *l)
+{
+	while (__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE))
+		while (*l)
+			__builtin_ia32_pause();
+}
+
+static inline void host_spin_unlock(volatile int *l)
+{
+	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- guest side ---- */
+/* trap.c */
 void dune_trap_dispatch(struct dune_tf *tf) HIDDEN;
+void dune_syscall_sigreturn(struct dune_tf *tf) HIDDEN;
+void dune_syscall_arch_prctl_done(struct dune_tf *tf) HIDDEN;
+/* syscall.c */
 void dune_syscall_dispatch(struct dune_tf *tf) HIDDEN;
 /* The syscall handler will not return (dune_ret_from_user): clear its reentrancy guard. */
 void dune_syscall_handler_done(void) HIDDEN;
@@ -142,11 +190,14 @@ extern char dune_trap_stubs[] HIDDEN;	/* 256 stubs, DUNE_TRAP_STUB_SIZE bytes ap
 #define DUNE_TRAP_STUB_SIZE 16
 extern char __dune_boot[] HIDDEN;
 void dune_switch_stack(uintptr_t top, void (*fn)(void *), void *arg) HIDDEN __attribute__((noreturn));
-long dune_host_enter(int fd, unsigned long req, struct dune_config *conf, void *fpu, int fpu_mode) HIDDEN;
+void dune_host_return(uint64_t *saved, long value, void *unmap, size_t len) HIDDEN __attribute__((noreturn));
 long dune_raw_clone(unsigned long flags, uintptr_t stack, void *ptid, void *ctid, unsigned long tls,
 		    void (*fn)(void *), void *arg) HIDDEN;
 void dune_exit_unmap(void *addr, size_t len, long status) HIDDEN __attribute__((noreturn));
 void dune_fpu_save(void *area, int mode) HIDDEN;
+void dune_fpu_restore(const void *area, int mode) HIDDEN;
+/* Guest: fn(tf) with the FPU state saved around it. */
+void dune_fpu_call(void (*fn)(struct dune_tf *), struct dune_tf *tf) HIDDEN;
 
 /* Raw host syscall (never through glibc, no errno). */
 static inline long host_syscall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5)

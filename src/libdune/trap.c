@@ -1,7 +1,8 @@
 /*
- * trap.c - the guest side of libdune: trap and syscall dispatch in Dune
- * mode, signal delivery into the guest, handler registration, and the
- * "any context" helpers (dune_printf, dune_syscall6, dune_die).
+ * trap.c - the guest side of libdune: trap dispatch in Dune mode, signal
+ * delivery into the guest, handler registration, the slow cases of the
+ * syscall path (its fast part is syscall.c), and the "any context" helpers
+ * (dune_printf, dune_die).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,48 +15,6 @@
 #include <asm/prctl.h>
 
 #include "internal.h"
-
-static __thread int in_syscall_handler __attribute__((tls_model("initial-exec")));
-
-/* ---------------------------------------------------- syscall helpers */
-
-static inline void after_vmcall(uint64_t flags)
-{
-	struct dune_thread *t = dune_self;
-	uint64_t gen = dune_tlb_gen;
-
-	if ((flags & 1) || (t && t->tlb_gen != gen)) {
-		if (t)
-			t->tlb_gen = gen;
-		flush_tlb();
-	}
-}
-
-long dune_syscall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5)
-{
-	uint64_t flags;
-	long ret;
-
-	if (cpl() != 0)
-		return host_syscall6(nr, a0, a1, a2, a3, a4, a5);
-	ret = vmcall6(nr, a0, a1, a2, a3, a4, a5, NULL, &flags);
-	after_vmcall(flags);
-	return ret;
-}
-
-void dune_passthrough_syscall(struct dune_tf *tf)
-{
-	uint64_t flags;
-
-	if (cpl() != 0) {
-		tf->rax = (uint64_t)host_syscall6((long)tf->rax, (long)ARG0(tf), (long)ARG1(tf), (long)ARG2(tf),
-						  (long)ARG3(tf), (long)ARG4(tf), (long)ARG5(tf));
-		return;
-	}
-	tf->rax = (uint64_t)vmcall6((long)tf->rax, (long)ARG0(tf), (long)ARG1(tf), (long)ARG2(tf),
-				    (long)ARG3(tf), (long)ARG4(tf), (long)ARG5(tf), tf, &flags);
-	after_vmcall(flags);
-}
 
 /* ------------------------------------------------------------- output */
 
@@ -138,49 +97,27 @@ void dune_register_pgflt_handler(dune_pgflt_cb cb)
 	__atomic_store_n(&dune_pgflt_handler, cb, __ATOMIC_RELEASE);
 }
 
-void dune_register_syscall_handler(dune_syscall_cb cb)
-{
-	__atomic_store_n(&dune_syscall_handler, cb, __ATOMIC_RELEASE);
-}
-
 /* ----------------------------------------------------- syscall path */
 
-void dune_syscall_handler_done(void)
+/* Slow cases of dune_syscall_dispatch() (syscall.c), called with the FPU state saved. */
+void dune_syscall_sigreturn(struct dune_tf *tf)
 {
-	in_syscall_handler = 0;
+	dune_printf("dune: rt_sigreturn in Dune mode: there is no signal frame "
+		    "(libdune delivers signals as interrupts)\n");
+	dune_dump_trap_frame(tf);
+	exit_group_now(DUNE_EXIT_FATAL_BASE + SIGSEGV);
 }
 
-void dune_syscall_dispatch(struct dune_tf *tf)
+/* arch_prctl ran on the host: the host thread's base changed; the guest's is separate state. */
+void dune_syscall_arch_prctl_done(struct dune_tf *tf)
 {
-	dune_syscall_cb cb = dune_syscall_handler;
-
-	if (cb && !in_syscall_handler) {
-		in_syscall_handler = 1;
-		cb(tf);
-		in_syscall_handler = 0;
-		return;
-	}
-	switch (tf->rax) {
-	case SYS_rt_sigreturn:
-		dune_printf("dune: rt_sigreturn in Dune mode: there is no signal frame "
-			    "(libdune delivers signals as interrupts)\n");
-		dune_dump_trap_frame(tf);
-		exit_group_now(DUNE_EXIT_FATAL_BASE + SIGSEGV);
-	case SYS_arch_prctl:
-		dune_passthrough_syscall(tf);
-		/* The host thread's base changed; the guest's is separate state. */
-		if (tf->rax == 0 && ARG0(tf) == ARCH_SET_FS)
-			dune_set_user_fs(ARG1(tf));
-		else if (tf->rax == 0 && ARG0(tf) == ARCH_SET_GS) {
-			if (read_cr4() & X86_CR4_FSGSBASE)
-				wrgsbase(ARG1(tf));
-			else
-				wrmsr(MSR_GS_BASE, ARG1(tf));
-		}
-		return;
-	default:
-		dune_passthrough_syscall(tf);
-		return;
+	if (tf->rax == 0 && ARG0(tf) == ARCH_SET_FS)
+		dune_set_user_fs(ARG1(tf));
+	else if (tf->rax == 0 && ARG0(tf) == ARCH_SET_GS) {
+		if (read_cr4() & X86_CR4_FSGSBASE)
+			wrgsbase(ARG1(tf));
+		else
+			wrmsr(MSR_GS_BASE, ARG1(tf));
 	}
 }
 

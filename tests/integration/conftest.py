@@ -88,3 +88,56 @@ def _tail(path: Path, n: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
     except OSError:
         return "(no console log)"
+
+
+PROGRAM_TIMEOUT = 900  # Bochs runs guest code ~200x slower than native
+
+
+@dataclass
+class DuneGuest:
+    """Dune installed in the session's lab: run programs, read the kernel log since a mark."""
+
+    chan: object            # dunelab.channel.Channel
+    art: object             # dunelab.artifacts.Artifacts
+    mark: str
+
+    def run(self, path: str, timeout: float = PROGRAM_TIMEOUT):
+        # `timeout` in the guest too: a hung Dune program must not hang the suite.
+        return self.chan.run(f"timeout -s KILL {int(timeout)} {path}", hide=True, warn=True,
+                             timeout=timeout + 60)
+
+    def sh(self, script: str, timeout: float = PROGRAM_TIMEOUT, warn: bool = True):
+        import shlex
+
+        return self.chan.run(f"timeout -s KILL {int(timeout)} sh -c {shlex.quote(script)}", hide=True,
+                             warn=warn, timeout=timeout + 60)
+
+    def new_mark(self) -> str:
+        from dunelab.provisioning import tasks
+
+        return tasks().dmesg_mark(self.chan.connection)
+
+    def log_problems(self, mark: str) -> list[str]:
+        from dunelab.provisioning import tasks
+
+        return tasks().dmesg_problems(self.chan.connection, mark)
+
+    def log_since(self, mark: str) -> str:
+        from dunelab.provisioning import tasks
+
+        return tasks().dmesg_since(self.chan.connection, mark)
+
+    def ensure_loaded(self) -> None:
+        """dune.ko loaded (a test before may have unloaded it to check that it can)."""
+        self.chan.run("test -c /dev/dune || modprobe dune", hide=True)
+
+
+@pytest.fixture(scope="session")
+def dune(running_lab) -> DuneGuest:
+    if not running_lab.lab.state()["guest_has_vmx"]:
+        pytest.skip(f"{running_lab.backend} guests have no VMX: Dune cannot run there")
+    from dunelab.provisioning import provision, tasks
+
+    art = provision(running_lab.lab)
+    chan = running_lab.lab.channel()
+    return DuneGuest(chan, art, tasks().dmesg_mark(chan.connection))

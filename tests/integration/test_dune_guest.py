@@ -10,40 +10,14 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 
 import pytest
 
-from dunelab.artifacts import Artifacts
-from dunelab.channel import Channel
 from dunelab.scenarios import LIBDUNE_TESTS as GUEST_DIR
 
+from .conftest import PROGRAM_TIMEOUT
+
 pytestmark = [pytest.mark.vm, pytest.mark.dune]
-
-PROGRAM_TIMEOUT = 900  # Bochs runs guest code ~200x slower than native
-
-
-@dataclass
-class DuneGuest:
-    chan: Channel
-    art: Artifacts
-    mark: str
-
-    def run(self, path: str, timeout: float = PROGRAM_TIMEOUT):
-        # `timeout` in the guest too: a hung Dune program must not hang the suite.
-        return self.chan.run(f"timeout -s KILL {int(timeout)} {shlex.quote(path)}", hide=True, warn=True,
-                             timeout=timeout + 60)
-
-
-@pytest.fixture(scope="module")
-def dune(running_lab) -> DuneGuest:
-    if not running_lab.lab.state()["guest_has_vmx"]:
-        pytest.skip(f"{running_lab.backend} guests have no VMX: Dune cannot run there")
-    from dunelab.provisioning import provision, tasks
-
-    art = provision(running_lab.lab)
-    chan = running_lab.lab.channel()
-    return DuneGuest(chan, art, tasks().dmesg_mark(chan.connection))
 
 
 def test_dev_dune_is_misc_233(dune):
