@@ -713,6 +713,48 @@ static double load(int port, const char *path, size_t body, int clients, long re
 	return (double)done / ((double)(now_ns() - t0) / 1e9);
 }
 
+/*
+ * The same load through ApacheBench (`ab -k -n REQUESTS -c CLIENTS`, keep-alive like load() above):
+ * req/s as ab reports them (its own clock, the guest's).  *bad counts what ab calls failed (connect,
+ * receive, a length other than the first response's, exceptions) and non-2xx responses; an ab that
+ * did not finish is one more.
+ */
+static double load_ab(const char *ab, int port, const char *path, int clients, long requests, int *bad)
+{
+	char url[512], n[32], c[32], *argv[10], *s;
+	struct run r;
+	double rps = 0;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	snprintf(n, sizeof(n), "%ld", requests);
+	snprintf(c, sizeof(c), "%d", clients);
+	argv[0] = (char *)ab;
+	argv[1] = "-q";
+	argv[2] = "-k";
+	argv[3] = "-n";
+	argv[4] = n;
+	argv[5] = "-c";
+	argv[6] = c;
+	argv[7] = url;
+	argv[8] = NULL;
+	*bad = 0;
+	run_child(argv, NULL, NULL, &r);
+	if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0 || !(s = strstr(r.out, "Requests per second:"))) {
+		printf("ab did not finish:\n%.1500s%.1500s\n", r.out, r.err);
+		(*bad)++;
+	} else {
+		rps = strtod(s + strlen("Requests per second:"), NULL);
+		if ((s = strstr(r.out, "Failed requests:")))
+			*bad += atoi(s + strlen("Failed requests:"));
+		if ((s = strstr(r.out, "Non-2xx responses:")))
+			*bad += atoi(s + strlen("Non-2xx responses:"));
+		if ((s = strstr(r.out, "Complete requests:")) && atol(s + strlen("Complete requests:")) != requests)
+			(*bad)++;
+	}
+	free_run(&r);
+	return rps;
+}
+
 static bool wait_port(int port, pid_t server, double seconds)
 {
 	uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
@@ -761,10 +803,11 @@ static char *fetch(int port, const char *path, size_t *len)
 
 /*
  * sbx-run web NAME --port P --path /file --body BYTES --www DIR [--clients 1,8] [--requests N] [--reps N]
- *                 [--policy P] [--mkdir DIR]... [--write FILE TEXT]... -- SERVER ARGS...
+ *                 [--policy P] [--mkdir DIR]... [--write FILE TEXT]... [--ab PATH] -- SERVER ARGS...
  * Serves a generated file of BYTES from DIR with SERVER natively, then under dune-sandbox; a closed-loop
- * load of N requests for each client count; the body must come back byte for byte; req/s are emitted as
- * NAME-1 (one client) and NAME-many (the other count), variants linux and dune.
+ * load of N requests for each client count (ApacheBench at PATH with --ab, else load() above); the body
+ * must come back byte for byte; req/s are emitted as NAME-1 (one client) and NAME-many (the other
+ * count), variants linux and dune.
  */
 static int do_web(int argc, char **argv)
 {
@@ -775,6 +818,7 @@ static int do_web(int argc, char **argv)
 	long body = 4096;
 	char **prog = NULL, *sargv[MAXARGS + 16], sandbox[4200], file[4200], logp[] = "/tmp/sbx-run-log-XXXXXX";
 	char *ref = NULL;
+	const char *ab = NULL;
 	size_t reflen = 0;
 	int lfd;
 
@@ -796,6 +840,8 @@ static int do_web(int argc, char **argv)
 			reps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--policy") && i + 1 < argc)
 			policy = argv[++i];
+		else if (!strcmp(argv[i], "--ab") && i + 1 < argc)
+			ab = argv[++i];
 		else if (!strcmp(argv[i], "--write") && i + 2 < argc) {
 			write_file(argv[i + 1], argv[i + 2]);
 			i += 2;
@@ -820,6 +866,10 @@ static int do_web(int argc, char **argv)
 	}
 	if (prog[0][0] == '/' && access(prog[0], X_OK)) {
 		fail("%s: %s is not in this guest", name, prog[0]);
+		return 1;
+	}
+	if (ab && access(ab, X_OK)) {
+		fail("%s: the load generator %s is not in this guest", name, ab);
 		return 1;
 	}
 	mkdir(www, 0755);
@@ -889,7 +939,8 @@ static int do_web(int argc, char **argv)
 			}
 			free(got);
 			for (k = 0; k < nclients; k++) {
-				rps[v][k][i] = load(port, path, (size_t)body, clients[k], requests, &bad);
+				rps[v][k][i] = ab ? load_ab(ab, port, path, clients[k], requests, &bad)
+						  : load(port, path, (size_t)body, clients[k], requests, &bad);
 				if (bad)
 					fail("%s: %d bad responses from the %s server with %d clients", name, bad,
 					     v ? "sandboxed" : "native", clients[k]);
