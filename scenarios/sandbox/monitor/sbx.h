@@ -116,6 +116,7 @@ struct r3thread {
 	bool at_syscall;		/* returning from a system call (rax is its result) */
 	uint64_t self_sent;		/* signals the program sent itself (siginfo known) */
 	uint8_t *fpbuf;			/* scratch for sigreturn's FPU state (S.fpu_size bytes) */
+	uint8_t *sys_fpu;		/* ring 3's FPU state, saved by libdune around the call being served */
 };
 
 /* ---- the monitor's state (one per process; copied by fork) ---- */

@@ -89,8 +89,15 @@ static long host_disposition(int sig, const struct k_sigaction *ka)
 	return syscall(SYS_rt_sigaction, sig, &h, NULL, 8) ? -errno : 0;
 }
 
+/*
+ * Ring 3's FPU state, as libdune saved it on the way into the monitor (and restores it on the way
+ * out): for a system call, dune_fpu_call's area found by on_syscall (sandbox.c); for an exception or
+ * interrupt, the area entry.S's CALL_WITH_FPU puts right below the trap frame, 64-byte aligned.
+ */
 static uint8_t *fpu_area(const struct dune_tf *tf)
 {
+	if (tf->trapno == DUNE_TRAPNO_SYSCALL)
+		return r3->sys_fpu;
 	return (uint8_t *)(((uintptr_t)tf - S.fpu_size) & ~(uintptr_t)63);
 }
 
