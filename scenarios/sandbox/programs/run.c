@@ -3,6 +3,7 @@
  *
  *   sbx-run compare NAME [--reps N] [--policy P] [--stdin FILE] [--cwd DIR] [--gen FILE BYTES]...
  *                   [--write FILE TEXT]... [--clean DIR]... [--inner] -- PROGRAM ARGS...
+ *       (--clean DIR: created if missing and emptied before every run)
  *       Runs PROGRAM natively and under dune-sandbox, alternately, N times each; stdout, stderr
  *       and the exit status (code or signal) must be byte-for-byte identical every time.  Emits
  *       the wall-clock times as DUNELAB-METRIC NAME (variants linux and dune, unit ms); with --inner
@@ -256,9 +257,13 @@ static int do_compare(int argc, char **argv)
 		else if (!strcmp(argv[i], "--gen") && i + 2 < argc) {
 			gen(argv[i + 1], atol(argv[i + 2]));
 			i += 2;
-		} else if (!strcmp(argv[i], "--clean") && i + 1 < argc && ncleans < 8)
+		} else if (!strcmp(argv[i], "--write") && i + 2 < argc) {
+			write_file(argv[i + 1], argv[i + 2]);
+			i += 2;
+		} else if (!strcmp(argv[i], "--clean") && i + 1 < argc && ncleans < 8) {
 			cleans[ncleans++] = argv[++i];
-		else {
+			mkdir(argv[i], 0755);	/* emptied before every run; there for the program to write in */
+		} else {
 			fail("compare: unknown option %s", argv[i]);
 			return 1;
 		}
