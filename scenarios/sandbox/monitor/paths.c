@@ -610,10 +610,12 @@ int sbx_fs_open_final(struct sbx_fs *fs, struct sbx_resolved *r, int flags, mode
 		if (!r->name[0]) {
 			char p[32];
 
-			/* the prefix itself: reopen our O_PATH fd with the wanted flags */
+			/* the prefix itself: reopen our O_PATH fd with the wanted flags.  Not O_NOFOLLOW:
+			 * /proc/self/fd/N is the magic link we must follow (ELOOP, or an fd of the link
+			 * with O_PATH); the prefix was resolved when the policy was loaded. */
 			if ((flags & O_CREAT) && (flags & O_EXCL))
 				return -EEXIST;
-			fd = open(sbx_fd_path(r->dirfd, p), (flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC, mode);
+			fd = open(sbx_fd_path(r->dirfd, p), (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC, mode);
 			return fd < 0 ? -errno : (int)fd;
 		}
 		fd = sys_openat2(r->dirfd, r->slash ? strcat(r->name, "/") : r->name, open_flags(flags) | O_NOFOLLOW,

@@ -82,6 +82,7 @@ static void setup(void)
 	put("ro/file", "ro");
 	put("ro/dir/f2", "f2");
 	put("secret/s", "secret");
+	put("lone", "lone");
 	lnk("file", "ro/link_in");
 	lnk("../secret/s", "ro/link_out");
 	snprintf(abs_in, sizeof(abs_in), "%s/ro/file", T);
@@ -92,8 +93,8 @@ static void setup(void)
 	lnk("loop1", "ro/loop2");
 	lnk("../secret", "rw/esc");
 	lnk("../ro", "rw/into_ro");
-	snprintf(text, sizeof(text), "version: 1\nsyscalls: {}\nfiles:\n  read: [%s/ro, /proc/self]\n  write: [%s/rw]\n",
-		 T, T);
+	snprintf(text, sizeof(text), "version: 1\nsyscalls: {}\nfiles:\n  read: [%s/ro, /proc/self, %s/lone]\n  write: [%s/rw]\n",
+		 T, T, T);
 	pol = sbx_policy_parse(text, strlen(text), "test", &e);
 	if (!pol) {
 		printf("policy: %s\n", e.msg);
@@ -410,8 +411,36 @@ static void cleanup(void)
 	pol = NULL;
 }
 
+/* A prefix that is a file (a policy's /dev/null): opened as programs open it, O_NOFOLLOW included. */
+static void file_prefixes_open(void)
+{
+	struct sbx_resolved r;
+	struct stat st;
+	char p[512], buf[8];
+	int fd;
+
+	setup();
+	snprintf(p, sizeof(p), "%s/lone", T);
+	CHECK(sbx_fs_resolve(&fs, AT_FDCWD, p, NEED_READ, &r) == 0);
+	fd = sbx_fs_open_final(&fs, &r, O_RDONLY | O_NOFOLLOW, 0, false, NEED_READ);
+	CHECK_MSG(fd >= 0, "O_RDONLY|O_NOFOLLOW of a file prefix: %d", fd);
+	if (fd >= 0) {
+		CHECK(read(fd, buf, sizeof(buf)) == 4 && !memcmp(buf, "lone", 4));
+		close(fd);
+	}
+	fd = sbx_fs_open_final(&fs, &r, O_PATH | O_NOFOLLOW, 0, false, NEED_READ);
+	CHECK(fd >= 0 && !fstat(fd, &st) && S_ISREG(st.st_mode));	/* the file, not /proc/self/fd/N */
+	if (fd >= 0)
+		close(fd);
+	sbx_fs_release(&fs, &r);
+	snprintf(p, sizeof(p), "%s/lone", T);
+	CHECK(sbx_fs_resolve(&fs, AT_FDCWD, p, NEED_WRITE, &r) != 0);	/* read-only prefix */
+	sbx_fs_release(&fs, &r);
+}
+
 TESTS(paths_tests) = {
 	T(reads_inside_the_policy),
+	T(file_prefixes_open),
 	T(escapes_are_refused),
 	T(writes_need_files_write),
 	T(loops_slashes_relative),
