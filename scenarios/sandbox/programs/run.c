@@ -221,7 +221,7 @@ static void metric(const char *name, const char *variant, const char *unit, cons
 	printf("DUNELAB-METRIC {\"name\": \"%s\", \"variant\": \"%s\", \"unit\": \"%s\", \"samples\": [", name, variant,
 	       unit);
 	for (i = 0; i < n; i++)
-		printf("%s%.3f", i ? ", " : "", v[i]);
+		printf("%s%.6f", i ? ", " : "", v[i]);	/* ms to the ns */
 	printf("], \"ops_per_sample\": 1%s%s}\n", extra && *extra ? ", " : "", extra ? extra : "");
 }
 
