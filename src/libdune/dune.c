@@ -80,6 +80,22 @@ static void fpu_init(void)
 	}
 }
 
+size_t dune_fpu_state_size(int *format)
+{
+	if (format)
+		*format = dune_fpu_mode;
+	return dune_fpu_size;
+}
+
+void *dune_tf_fpu(const struct dune_tf *tf)
+{
+	/* a system call's handler runs through dune_fpu_call (syscall.c), which says where it saved */
+	if (tf->trapno == DUNE_TRAPNO_SYSCALL)
+		return dune_self ? dune_self->syscall_fpu : NULL;
+	/* every other handler through entry.S's CALL_WITH_FPU: right below the frame, 64-byte aligned */
+	return (void *)(((uintptr_t)tf - dune_fpu_size) & ~(uintptr_t)63);
+}
+
 /* --------------------------------------------------------------- init */
 
 int dune_init(bool map_full)

@@ -109,6 +109,25 @@ void dune_register_pgflt_handler(dune_pgflt_cb cb);
  * handler itself, which passes through).  Set tf->rax to the result. */
 void dune_register_syscall_handler(dune_syscall_cb cb);
 
+/*
+ * The interrupted context's FPU/SSE/AVX state.  libdune saves it before it
+ * calls an interrupt, exception, page-fault, signal or system-call handler
+ * and restores it from the same area when the handler returns, so a handler
+ * may read it there and what it writes takes effect on return (a sandbox
+ * delivering a signal with a fresh FPU state, or restoring one at
+ * sigreturn).  The area is 64-byte aligned, dune_fpu_state_size() bytes, in
+ * the XSAVE standard form (DUNE_FPU_XSAVE) or the FXSAVE form
+ * (DUNE_FPU_FXSAVE).
+ */
+#define DUNE_FPU_FXSAVE		1
+#define DUNE_FPU_XSAVE		2
+/* The save area's size and, in *format (may be NULL), its form.  After dune_init(). */
+size_t dune_fpu_state_size(int *format);
+/* Only inside a handler, for the tf it was given: the area holding the state
+ * of the context tf interrupted.  NULL for a system call when no handler of
+ * dune_register_syscall_handler() is running. */
+void *dune_tf_fpu(const struct dune_tf *tf);
+
 /* Run the syscall described by tf (rax = nr, args in rdi..r9) on the host; result in tf->rax. */
 void dune_passthrough_syscall(struct dune_tf *tf);
 

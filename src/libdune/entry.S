@@ -111,20 +111,15 @@
 .endm
 
 /*
- * Call \fn(tf) with rsp == tf, preserving the interrupted context's
- * FPU/SSE/AVX state (handlers are ordinary compiled C and may use it).
- * The save area goes below the frame, 64-byte aligned; for XSAVE the
- * header must be zeroed first (XRSTOR faults on a non-zero XCOMP_BV or
- * reserved header bytes).  Clobbers rax, rdx, rbx (all saved in tf).
+ * The FPU/SSE/AVX save area at (%rsp), which the caller has made 64-byte
+ * aligned and dune_fpu_size long: XSAVE (standard form) on every CPU with
+ * it, else FXSAVE.  For XSAVE the header must be zeroed first (XRSTOR
+ * faults on a non-zero XCOMP_BV or reserved header bytes).  Clobbers rax
+ * and rdx.  One copy of the sequence for both callers below.
  */
-.macro CALL_WITH_FPU fn
-	movq %rsp, %rbx
-	movq %rsp, %rdi
-	subq dune_fpu_size(%rip), %rsp
-	andq $-64, %rsp
+.macro FPU_SAVE_AT_RSP
 	cmpl $2, dune_fpu_mode(%rip)
-	jne 91f
-	/* XSAVE (every CPU with AVX): straight-line, no second mode test */
+	jne 81f
 	xorl %eax, %eax
 	movq %rax, 512(%rsp)
 	movq %rax, 520(%rsp)
@@ -137,21 +132,43 @@
 	movl $-1, %eax
 	movl $-1, %edx
 	xsave64 (%rsp)
-	cld
-	call \fn
+	jmp 82f
+81:	cmpl $1, dune_fpu_mode(%rip)
+	jne 82f
+	fxsave64 (%rsp)
+82:
+.endm
+
+/* Restore what FPU_SAVE_AT_RSP saved at (%rsp).  Clobbers rax and rdx. */
+.macro FPU_RESTORE_AT_RSP
+	cmpl $2, dune_fpu_mode(%rip)
+	jne 83f
 	movl $-1, %eax
 	movl $-1, %edx
 	xrstor64 (%rsp)
-	jmp 94f
-91:	cmpl $1, dune_fpu_mode(%rip)
-	jne 92f
-	fxsave64 (%rsp)
-92:	cld
-	call \fn
-	cmpl $1, dune_fpu_mode(%rip)
-	jne 94f
+	jmp 84f
+83:	cmpl $1, dune_fpu_mode(%rip)
+	jne 84f
 	fxrstor64 (%rsp)
-94:	movq %rbx, %rsp
+84:
+.endm
+
+/*
+ * Call \fn(tf) with rsp == tf, preserving the interrupted context's
+ * FPU/SSE/AVX state (handlers are ordinary compiled C and may use it).
+ * The save area goes right below the frame, 64-byte aligned: there
+ * dune_tf_fpu() finds it.  Clobbers rax, rdx, rbx (all saved in tf).
+ */
+.macro CALL_WITH_FPU fn
+	movq %rsp, %rbx
+	subq dune_fpu_size(%rip), %rsp
+	andq $-64, %rsp
+	FPU_SAVE_AT_RSP
+	movq %rbx, %rdi
+	cld
+	call \fn
+	FPU_RESTORE_AT_RSP
+	movq %rbx, %rsp
 .endm
 
 /*
@@ -551,9 +568,10 @@ dune_fpu_restore:
 	.size dune_fpu_restore, .-dune_fpu_restore
 
 /*
- * void dune_fpu_call(void (*fn)(struct dune_tf *), struct dune_tf *tf)
- * Guest: fn(tf) with the caller's FPU/SSE/AVX state saved around it (on this
- * stack, like CALL_WITH_FPU), for code that may use vector registers.
+ * void dune_fpu_call(dune_fpu_fn fn, struct dune_tf *tf, void *arg)
+ * Guest: fn(tf, area, arg) with the caller's FPU/SSE/AVX state saved in
+ * area (on this stack, 64-byte aligned, as CALL_WITH_FPU does) and restored
+ * from there when fn returns, for code that may use vector registers.
  */
 	.globl dune_fpu_call
 	.hidden dune_fpu_call
@@ -563,40 +581,20 @@ dune_fpu_call:
 	movq %rsp, %rbp
 	pushq %rbx
 	pushq %r12
+	pushq %r13
 	movq %rdi, %r12
 	movq %rsi, %rbx
+	movq %rdx, %r13
 	subq dune_fpu_size(%rip), %rsp
 	andq $-64, %rsp
-	cmpl $2, dune_fpu_mode(%rip)
-	jne 1f
-	xorl %eax, %eax
-	movq %rax, 512(%rsp)
-	movq %rax, 520(%rsp)
-	movq %rax, 528(%rsp)
-	movq %rax, 536(%rsp)
-	movq %rax, 544(%rsp)
-	movq %rax, 552(%rsp)
-	movq %rax, 560(%rsp)
-	movq %rax, 568(%rsp)
-	movl $-1, %eax
-	movl $-1, %edx
-	xsave64 (%rsp)
-	jmp 2f
-1:	cmpl $1, dune_fpu_mode(%rip)
-	jne 2f
-	fxsave64 (%rsp)
-2:	movq %rbx, %rdi
+	FPU_SAVE_AT_RSP
+	movq %rbx, %rdi
+	movq %rsp, %rsi
+	movq %r13, %rdx
 	call *%r12
-	cmpl $2, dune_fpu_mode(%rip)
-	jne 3f
-	movl $-1, %eax
-	movl $-1, %edx
-	xrstor64 (%rsp)
-	jmp 4f
-3:	cmpl $1, dune_fpu_mode(%rip)
-	jne 4f
-	fxrstor64 (%rsp)
-4:	leaq -16(%rbp), %rsp
+	FPU_RESTORE_AT_RSP
+	leaq -24(%rbp), %rsp
+	popq %r13
 	popq %r12
 	popq %rbx
 	popq %rbp

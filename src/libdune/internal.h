@@ -71,6 +71,7 @@ struct dune_thread {
 	int fpu_mode;			/* 0 none, 1 fxsave, 2 xsave */
 	uint8_t *fpu;			/* 64-byte aligned save area (guest FPU state while parked) */
 	bool fpu_live;			/* host loop: the registers hold the guest's FPU state, fpu is stale */
+	void *syscall_fpu;		/* guest: the FPU area dune_fpu_call saved for the running syscall handler */
 	struct dune_be_vcpu be;		/* the back end's per-thread state (backend.h) */
 };
 
@@ -199,7 +200,9 @@ void dune_exit_unmap(void *addr, size_t len, long status) HIDDEN __attribute__((
 void dune_fpu_save(void *area, int mode) HIDDEN;
 void dune_fpu_restore(const void *area, int mode) HIDDEN;
 /* Guest: fn(tf) with the FPU state saved around it. */
-void dune_fpu_call(void (*fn)(struct dune_tf *), struct dune_tf *tf) HIDDEN;
+/* fn(tf, area, arg) with the caller's FPU state saved in area around it (entry.S). */
+typedef void (*dune_fpu_fn)(struct dune_tf *tf, void *fpu, void *arg);
+void dune_fpu_call(dune_fpu_fn fn, struct dune_tf *tf, void *arg) HIDDEN;
 
 /* Raw host syscall (never through glibc, no errno). */
 static inline long host_syscall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5)

@@ -64,23 +64,43 @@ void dune_syscall_handler_done(void)
 	in_syscall_handler = 0;
 }
 
+/*
+ * On dune_fpu_call's stack: area holds the caller's FPU state while the registered handler runs, and
+ * dune_tf_fpu() hands it out from dune_self->syscall_fpu (kept for nested handlers' sake).
+ */
+static void run_syscall_handler(struct dune_tf *tf, void *area, void *cb)
+{
+	struct dune_thread *t = dune_self;
+	void *outer = t->syscall_fpu;
+
+	t->syscall_fpu = area;
+	((dune_syscall_cb)cb)(tf);
+	t->syscall_fpu = outer;
+}
+
+static void run_slow_case(struct dune_tf *tf, void *area, void *fn)
+{
+	(void)area;
+	((void (*)(struct dune_tf *))fn)(tf);
+}
+
 void dune_syscall_dispatch(struct dune_tf *tf)
 {
 	dune_syscall_cb cb = dune_syscall_handler;
 
 	if (cb && !in_syscall_handler) {
 		in_syscall_handler = 1;
-		dune_fpu_call(cb, tf);
+		dune_fpu_call(run_syscall_handler, tf, (void *)cb);
 		in_syscall_handler = 0;
 		return;
 	}
 	switch (tf->rax) {
 	case SYS_rt_sigreturn:
-		dune_fpu_call(dune_syscall_sigreturn, tf);
+		dune_fpu_call(run_slow_case, tf, (void *)dune_syscall_sigreturn);
 		return;
 	case SYS_arch_prctl:
 		dune_passthrough_syscall(tf);
-		dune_fpu_call(dune_syscall_arch_prctl_done, tf);
+		dune_fpu_call(run_slow_case, tf, (void *)dune_syscall_arch_prctl_done);
 		return;
 	default:
 		dune_passthrough_syscall(tf);

@@ -412,35 +412,6 @@ static void deny(struct dune_tf *tf, const struct sc_desc *d, const char *why)
 	SET_RET(tf, -EPERM);
 }
 
-/*
- * Where libdune keeps ring 3's FPU/SSE/AVX state while this handler runs (and restores it from when
- * the handler returns): libdune's syscall path runs without saving the vector registers and calls a
- * registered handler through dune_fpu_call(), which saves them in a 64-byte-aligned area at its stack
- * pointer and calls the handler from there.  So the area starts just above this function's return
- * address: frame pointer + 16 (the monitor is built with frame pointers; on_syscall is only called
- * through the pointer).  Signal delivery and rt_sigreturn read and write ring 3's FPU state there.
- * Checked on every call before any floating point runs: the area's x87 control word and MXCSR must
- * be the live ones, so a change of that layout in libdune ends the sandbox with a message instead of
- * writing into the wrong stack slots.
- */
-static __attribute__((noinline)) void syscall_fpu_area(void *frame)
-{
-	uint8_t *area = (uint8_t *)frame + 16;
-	uint32_t mxcsr, saved_mxcsr;
-	uint16_t fcw, saved_fcw;
-
-	__asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
-	__asm__ volatile("fnstcw %0" : "=m"(fcw));
-	memcpy(&saved_fcw, area, 2);
-	memcpy(&saved_mxcsr, area + 24, 4);
-	if (((uintptr_t)area & 63) || saved_fcw != fcw || saved_mxcsr != mxcsr) {
-		dune_printf("dune-sandbox: libdune's system-call path does not keep ring 3's FPU state where "
-			    "the monitor expects it (dune_fpu_call's area above the handler's return address)\n");
-		sbx_exit(SBX_EXIT_ERROR);
-	}
-	r3->sys_fpu = area;
-}
-
 static void on_syscall(struct dune_tf *tf)
 {
 	const struct sc_desc *d;
@@ -450,7 +421,12 @@ static void on_syscall(struct dune_tf *tf)
 		dune_passthrough_syscall(tf);	/* the monitor's own calls (outside this handler) */
 		return;
 	}
-	syscall_fpu_area(__builtin_frame_address(0));
+	/* ring 3's FPU state, which libdune saved around this handler: signals.c reads and writes it */
+	r3->sys_fpu = dune_tf_fpu(tf);
+	if (!r3->sys_fpu) {
+		dune_printf("dune-sandbox: libdune gave no FPU area for a system call\n");
+		sbx_exit(SBX_EXIT_ERROR);
+	}
 	S.nsyscalls++;
 	r3->sys_nr = (long)nr;
 	r3->at_syscall = true;
@@ -824,21 +800,18 @@ void sbx_drop_compat_segment(void)
 	}
 }
 
+/* The FPU save area's form and size are libdune's (dune_tf_fpu hands out its areas); XCR0 and the
+ * MXCSR mask are what sigreturn checks ring 3's frames against. */
 static void fpu_info(void)
 {
-	uint32_t a, b, c, d;
+	uint32_t a, d;
 	uint8_t fx[512] __attribute__((aligned(64)));
 
-	__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(1), "c"(0));
-	if ((c & (1u << 26)) && (c & (1u << 27))) {
-		__asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(0xD), "c"(0));
-		S.fpu_mode = 2;
-		S.fpu_size = b;
+	S.fpu_size = dune_fpu_state_size(&S.fpu_mode);
+	if (S.fpu_mode == DUNE_FPU_XSAVE) {
 		__asm__ volatile("xgetbv" : "=a"(a), "=d"(d) : "c"(0));
 		S.xcr0 = ((uint64_t)d << 32) | a;
 	} else {
-		S.fpu_mode = 1;
-		S.fpu_size = 512;
 		S.xcr0 = 3;
 	}
 	memset(fx, 0, sizeof(fx));

@@ -138,7 +138,7 @@ struct sbx {
 	volatile int *nprocs;			/* live sandboxed processes (shared page) */
 	uint64_t kgs_base;			/* KERNEL_GS_BASE during a ring-3 run (restored in fork children) */
 	size_t fpu_size;
-	int fpu_mode;				/* 2 xsave, 1 fxsave */
+	int fpu_mode;				/* DUNE_FPU_XSAVE or DUNE_FPU_FXSAVE (libdune's form) */
 	uint64_t xcr0;
 	uint32_t mxcsr_mask;
 	volatile int lock;			/* sbx_lock() */

@@ -91,14 +91,13 @@ static long host_disposition(int sig, const struct k_sigaction *ka)
 
 /*
  * Ring 3's FPU state, as libdune saved it on the way into the monitor (and restores it on the way
- * out): for a system call, dune_fpu_call's area found by on_syscall (sandbox.c); for an exception or
- * interrupt, the area entry.S's CALL_WITH_FPU puts right below the trap frame, 64-byte aligned.
+ * out): dune_tf_fpu(), taken by on_syscall (sandbox.c) for a system call.
  */
 static uint8_t *fpu_area(const struct dune_tf *tf)
 {
 	if (tf->trapno == DUNE_TRAPNO_SYSCALL)
 		return r3->sys_fpu;
-	return (uint8_t *)(((uintptr_t)tf - S.fpu_size) & ~(uintptr_t)63);
+	return dune_tf_fpu(tf);
 }
 
 /* The FPU state a handler starts with (Linux gives handlers a clean one). */
@@ -107,7 +106,7 @@ static void init_fpu(uint8_t *area)
 	uint16_t fcw = 0x37f;
 	uint32_t mxcsr = 0x1f80;
 
-	if (S.fpu_mode == 2) {
+	if (S.fpu_mode == DUNE_FPU_XSAVE) {
 		memset(area + 512, 0, 64);	/* XSTATE_BV = 0: every component in its initial state */
 	} else {
 		memset(area, 0, 512);
@@ -158,7 +157,7 @@ static int setup_frame(struct dune_tf *tf, int sig, const siginfo_t *info)
 
 	memset(&f, 0, sizeof(f));
 	f.pretcode = ka->restorer;
-	f.uc.uc_flags = UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS | (S.fpu_mode == 2 ? UC_FP_XSTATE : 0);
+	f.uc.uc_flags = UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS | (S.fpu_mode == DUNE_FPU_XSAVE ? UC_FP_XSTATE : 0);
 	f.uc.uc_stack.ss_sp = r3->altstack.ss_sp;
 	f.uc.uc_stack.ss_size = r3->altstack.ss_size;
 	f.uc.uc_stack.ss_flags = (r3->altstack.ss_flags & SS_DISABLE) ? SS_DISABLE :
@@ -184,7 +183,7 @@ static int setup_frame(struct dune_tf *tf, int sig, const siginfo_t *info)
 
 	if (sbx_copy_out(fp, area, xsz))
 		return -EFAULT;
-	if (S.fpu_mode == 2) {
+	if (S.fpu_mode == DUNE_FPU_XSAVE) {
 		struct fpx_sw sw = { FP_XSTATE_MAGIC1, (uint32_t)xsz + 4, S.xcr0, (uint32_t)xsz, { 0 } };
 		uint32_t m2 = FP_XSTATE_MAGIC2;
 
@@ -396,7 +395,7 @@ static int restore_fpu(struct dune_tf *tf, uint64_t fp)
 	memcpy(&mxcsr, buf + 24, 4);
 	if (mxcsr & ~S.mxcsr_mask)
 		return -EINVAL;
-	if (S.fpu_mode == 2) {
+	if (S.fpu_mode == DUNE_FPU_XSAVE) {
 		uint32_t m2 = 0;
 
 		memcpy(&sw, buf + 464, sizeof(sw));
