@@ -269,6 +269,22 @@ static int handle_xsetbv(struct dune_vcpu *vcpu)
 }
 
 /*
+ * MOV to or from a debug register.  The debug registers stay the host's
+ * (MOV-DR exiting keeps the guest off them).  A CPU checks the privilege
+ * level before it makes this exit, so from CPL 3 the instruction raises #GP
+ * in the guest; an emulator that exits first (Bochs) gets the same #GP here.
+ * From CPL 0 there is no guest copy to give: the exit stays unhandled.
+ */
+static int handle_dr_access(struct dune_vcpu *vcpu, struct dune_config *conf)
+{
+	if ((vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3) {
+		inject_exception(vcpu, X86_TRAP_GP, true, 0);
+		return 0;
+	}
+	return unhandled(vcpu, conf);
+}
+
+/*
  * exit_reason is vcpu->exit_reason, passed on its own so that a kprobe on
  * this function sees it in a register (tests/integration/test_dune_roundtrip.py).
  */
@@ -304,6 +320,8 @@ noinline int dune_handle_exit(struct dune_vcpu *vcpu, u32 exit_reason, struct du
 		return handle_wrmsr(vcpu, conf);
 	case EXIT_REASON_XSETBV:
 		return handle_xsetbv(vcpu);
+	case EXIT_REASON_DR_ACCESS:
+		return handle_dr_access(vcpu, conf);
 	case EXIT_REASON_EPT_VIOLATION:
 		/* For the preemptible part, when the VMCS may not be current. */
 		vcpu->exit_qual = vmcs_read(EXIT_QUALIFICATION);

@@ -10,7 +10,7 @@
  *       also NAME-inner, the time the program measured itself (start-up excluded, SBX_TIME_FILE).
  *
  *   sbx-run hostile CASE [--policy P] [--expect exit:N|signal:N] [--log-has TEXT]... [--absent PATH]...
- *                   [--or-dune-kill] [-- EXTRA ARGS]
+ *                   [-- EXTRA ARGS]
  *       Plants canary files outside the policy, runs sbx-hostile CASE under dune-sandbox --verify,
  *       and passes only if the program ended as expected, printed no ESCAPE line, the monitor's
  *       self-check says intact, every canary (and /etc/passwd, and the monitor's own binary) is
@@ -438,7 +438,6 @@ static int do_hostile(int argc, char **argv)
 	const char *cname = argv[0], *policy = "strict", *expect = "exit:0";
 	const char *has[16], *absent[16];
 	int nhas = 0, nabsent = 0, i, ns = 0, lfd, want_exit = -1, want_sig = -1, attempts = 0, escaped = -1;
-	bool or_dune_kill = false, dune_killed = false;
 	char *sargv[MAXARGS + 16], logp[] = "/tmp/sbx-run-log-XXXXXX", sandbox[4200], hostile[4200], d1[64];
 	char monitor_bin[4200], runner_bin[4200];
 	struct snap before[8], after[8];
@@ -460,8 +459,6 @@ static int do_hostile(int argc, char **argv)
 			has[nhas++] = argv[++i];
 		else if (!strcmp(argv[i], "--absent") && i + 1 < argc && nabsent < 16)
 			absent[nabsent++] = argv[++i];
-		else if (!strcmp(argv[i], "--or-dune-kill"))
-			or_dune_kill = true;
 		else {
 			fail("hostile: unknown option %s", argv[i]);
 			return 1;
@@ -519,15 +516,6 @@ static int do_hostile(int argc, char **argv)
 		char *log = slurp(logp, &len);
 
 		printf("---- the sandbox's log\n%.6000s%s\n", log, len > 6000 ? "\n[...]" : "");
-		/* dune.ko ending the whole process (an unhandled VM exit) contains the program as well; the
-		 * monitor gets no chance to check itself then.  Accepted only where the row says so. */
-		if (or_dune_kill && WIFEXITED(r.status) && WEXITSTATUS(r.status) == 125 &&
-		    strstr(r.err, "dune: fatal: unhandled VM exit")) {
-			dune_killed = true;
-			printf("NOTE %s: dune.ko ended the process (an unhandled VM exit): contained, but the monitor "
-			       "could not report it\n", cname);
-			want_exit = want_sig = -1;
-		}
 		/* the judgement */
 		if (want_exit >= 0 && !(WIFEXITED(r.status) && WEXITSTATUS(r.status) == want_exit))
 			fail("%s: ended with %s, expected exit %d", cname, describe(r.status, d1, sizeof(d1)), want_exit);
@@ -536,18 +524,17 @@ static int do_hostile(int argc, char **argv)
 			     want_sig);
 		if (strstr(r.out, "ESCAPE"))
 			fail("%s: the program reports an escape", cname);
-		if (!strstr(log, "\"event\":\"verify\"")) {
-			if (!dune_killed)
-				fail("%s: the monitor did not report its self-check", cname);
-		} else if (!strstr(log, "\"intact\":true"))
+		if (!strstr(log, "\"event\":\"verify\""))
+			fail("%s: the monitor did not report its self-check", cname);
+		else if (!strstr(log, "\"intact\":true"))
 			fail("%s: the monitor's self-check failed (its memory or page tables changed)", cname);
-		for (i = 0; i < nhas && !dune_killed; i++)
+		for (i = 0; i < nhas; i++)
 			if (!strstr(log, has[i]))
 				fail("%s: the log lacks %s", cname, has[i]);
 		p = strstr(r.out, "RESULT ");
 		if (p && sscanf(p, "RESULT case=%*s attempts=%d escaped=%d", &attempts, &escaped) != 2)
 			escaped = -1;
-		if (!p || dune_killed) {	/* a case that ends the program: one attempt, contained if it ended as expected */
+		if (!p) {	/* a case that ends the program: one attempt, contained if it ended as expected */
 			attempts = 1;
 			escaped = 0;
 		}
