@@ -225,6 +225,29 @@ static void metric(const char *name, const char *variant, const char *unit, cons
 	printf("], \"ops_per_sample\": 1%s%s}\n", extra && *extra ? ", " : "", extra ? extra : "");
 }
 
+/*
+ * The start of dune-sandbox's command line, up to and including "--": the monitor next to this
+ * program (its path written into sandbox), `policy`, a log in a new temporary file (logp, a
+ * mkstemp template, gets its name) and `opt` when not NULL.  Returns how many entries it filled.
+ */
+static int sandbox_cmd(char **sargv, char *sandbox, size_t size, const char *policy, char *logp, const char *opt)
+{
+	int ns = 0, fd = mkstemp(logp);
+
+	if (fd >= 0)
+		close(fd);
+	snprintf(sandbox, size, "%s/dune-sandbox", here);
+	sargv[ns++] = sandbox;
+	sargv[ns++] = "--policy";
+	sargv[ns++] = (char *)policy;
+	sargv[ns++] = "--log";
+	sargv[ns++] = logp;
+	if (opt)
+		sargv[ns++] = (char *)opt;
+	sargv[ns++] = "--";
+	return ns;
+}
+
 /* ------------------------------------------------------------- compare */
 
 static int do_compare(int argc, char **argv)
@@ -235,7 +258,7 @@ static int do_compare(int argc, char **argv)
 	bool inner = false;
 	char tfile[64];
 	uint64_t sl[64], sd[64];
-	int reps = 3, i, k, ns = 0, lfd;
+	int reps = 3, i, k, ns;
 	char *cleans[8];
 	int ncleans = 0;
 	char **prog = NULL;
@@ -276,15 +299,7 @@ static int do_compare(int argc, char **argv)
 		fail("%s: %s is not in this guest", name, prog[0]);
 		return 1;
 	}
-	lfd = mkstemp(logp);
-	close(lfd);
-	snprintf(sandbox, sizeof(sandbox), "%s/dune-sandbox", here);
-	sargv[ns++] = sandbox;
-	sargv[ns++] = "--policy";
-	sargv[ns++] = (char *)policy;
-	sargv[ns++] = "--log";
-	sargv[ns++] = logp;
-	sargv[ns++] = "--";
+	ns = sandbox_cmd(sargv, sandbox, sizeof(sandbox), policy, logp, NULL);
 	for (k = 0; prog[k] && k < MAXARGS; k++)
 		sargv[ns++] = prog[k];
 	sargv[ns] = NULL;
@@ -437,7 +452,7 @@ static int do_hostile(int argc, char **argv)
 {
 	const char *cname = argv[0], *policy = "strict", *expect = "exit:0";
 	const char *has[16], *absent[16];
-	int nhas = 0, nabsent = 0, i, ns = 0, lfd, want_exit = -1, want_sig = -1, attempts = 0, escaped = -1;
+	int nhas = 0, nabsent = 0, i, ns, want_exit = -1, want_sig = -1, attempts = 0, escaped = -1;
 	char *sargv[MAXARGS + 16], logp[] = "/tmp/sbx-run-log-XXXXXX", sandbox[4200], hostile[4200], d1[64];
 	char monitor_bin[4200], runner_bin[4200];
 	struct snap before[8], after[8];
@@ -475,7 +490,6 @@ static int do_hostile(int argc, char **argv)
 	mkdir("/tmp/sbx-rw", 0755);
 	rm_rf_contents("/tmp/sbx-rw");
 	plant_canaries();
-	snprintf(sandbox, sizeof(sandbox), "%s/dune-sandbox", here);
 	snprintf(hostile, sizeof(hostile), "%s/sbx-hostile", here);
 	snprintf(monitor_bin, sizeof(monitor_bin), "%s/dune-sandbox", here);
 	snprintf(runner_bin, sizeof(runner_bin), "%s/sbx-run", here);
@@ -490,15 +504,7 @@ static int do_hostile(int argc, char **argv)
 		snap_one(&before[i], watch[i]);
 	entries_before = count_entries("/root/sbx-canary");
 
-	lfd = mkstemp(logp);
-	close(lfd);
-	sargv[ns++] = sandbox;
-	sargv[ns++] = "--policy";
-	sargv[ns++] = (char *)policy;
-	sargv[ns++] = "--log";
-	sargv[ns++] = logp;
-	sargv[ns++] = "--verify";
-	sargv[ns++] = "--";
+	ns = sandbox_cmd(sargv, sandbox, sizeof(sandbox), policy, logp, "--verify");
 	sargv[ns++] = hostile;
 	sargv[ns++] = (char *)cname;
 	for (; i < argc && ns < MAXARGS; i++)
@@ -804,7 +810,7 @@ static char *fetch(int port, const char *path, size_t *len)
 static int do_web(int argc, char **argv)
 {
 	const char *name = argv[0], *path = "/index.html", *www = "/tmp/sbx-www", *policy = "webserver";
-	int port = 8080, reps = 2, clients[8] = { 1 }, nclients = 1, i, k, v, ns = 0;
+	int port = 8080, reps = 2, clients[8] = { 1 }, nclients = 1, i, k, v, ns;
 	double rps[2][8][16];
 	long requests = 200;
 	long body = 4096;
@@ -812,7 +818,6 @@ static int do_web(int argc, char **argv)
 	char *ref = NULL;
 	const char *ab = NULL;
 	size_t reflen = 0;
-	int lfd;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
@@ -877,15 +882,7 @@ static int do_web(int argc, char **argv)
 		body = (long)st.st_size;
 		ref = slurp(file, &reflen);
 	}
-	lfd = mkstemp(logp);
-	close(lfd);
-	snprintf(sandbox, sizeof(sandbox), "%s/dune-sandbox", here);
-	sargv[ns++] = sandbox;
-	sargv[ns++] = "--policy";
-	sargv[ns++] = (char *)policy;
-	sargv[ns++] = "--log";
-	sargv[ns++] = logp;
-	sargv[ns++] = "--";
+	ns = sandbox_cmd(sargv, sandbox, sizeof(sandbox), policy, logp, NULL);
 	for (k = 0; prog[k] && k < MAXARGS; k++)
 		sargv[ns++] = prog[k];
 	sargv[ns] = NULL;
