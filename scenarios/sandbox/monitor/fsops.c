@@ -508,6 +508,12 @@ static long do_utimens(struct dune_tf *tf, const struct sc_desc *d, int dirfd, c
 	return res;
 }
 
+/* A buffer the program names for the kernel to read or write: 0, or -EFAULT when it is not all its own. */
+static long buf_ok(uint64_t buf, uint64_t size)
+{
+	return size && !sbx_range_ok(&S.ua, buf, size) ? -EFAULT : 0;
+}
+
 static long do_xattr(struct dune_tf *tf, const struct sc_desc *d, const char *path, const char *name)
 {
 	long nr = (long)tf->rax;
@@ -523,35 +529,18 @@ static long do_xattr(struct dune_tf *tf, const struct sc_desc *d, const char *pa
 	sbx_fd_path(fd, p);
 	switch (nr) {
 	case SYS_getxattr:
-	case SYS_lgetxattr: {
-		uint64_t buf = tf->rdx, size = tf->r10;
-
-		if (size && !sbx_range_ok(&S.ua, buf, size))
-			res = -EFAULT;
-		else
-			res = sys(SYS_getxattr, (long)p, (long)name, (long)buf, (long)size, 0, 0);
+	case SYS_lgetxattr:
+		res = buf_ok(tf->rdx, tf->r10) ?: sys(SYS_getxattr, (long)p, (long)name, (long)tf->rdx, (long)tf->r10, 0, 0);
 		break;
-	}
 	case SYS_setxattr:
-	case SYS_lsetxattr: {
-		uint64_t buf = tf->rdx, size = tf->r10;
-
-		if (size && !sbx_range_ok(&S.ua, buf, size))
-			res = -EFAULT;
-		else
-			res = sys(SYS_setxattr, (long)p, (long)name, (long)buf, (long)size, (long)tf->r8, 0);
+	case SYS_lsetxattr:
+		res = buf_ok(tf->rdx, tf->r10) ?: sys(SYS_setxattr, (long)p, (long)name, (long)tf->rdx, (long)tf->r10,
+						      (long)tf->r8, 0);
 		break;
-	}
 	case SYS_listxattr:
-	case SYS_llistxattr: {
-		uint64_t buf = tf->rsi, size = tf->rdx;
-
-		if (size && !sbx_range_ok(&S.ua, buf, size))
-			res = -EFAULT;
-		else
-			res = sys(SYS_listxattr, (long)p, (long)buf, (long)size, 0, 0, 0);
+	case SYS_llistxattr:
+		res = buf_ok(tf->rsi, tf->rdx) ?: sys(SYS_listxattr, (long)p, (long)tf->rsi, (long)tf->rdx, 0, 0, 0);
 		break;
-	}
 	default:
 		res = sys(SYS_removexattr, (long)p, (long)name, 0, 0, 0, 0);
 	}
