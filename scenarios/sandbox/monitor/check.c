@@ -121,24 +121,41 @@ static int check_fd(const struct sbx_uaccess *u, uint64_t v, bool dirfd)
 }
 
 /* Copy and check an iovec array; returns the monitor's copy in *copy. */
+/*
+ * A copy in the monitor's scratch of the len bytes the program has at p: *out, or -EFAULT (NULL, not
+ * all the program's, or unreadable), -ENOMEM.
+ */
+static int copy_in_scratch(const struct sbx_uaccess *u, struct sbx_checked *c, uint64_t p, size_t len, void **out)
+{
+	void *m;
+
+	*out = NULL;
+	if (!p || !sbx_range_ok(u, p, len))
+		return -EFAULT;
+	m = sbx_scratch(c, len);
+	if (!m)
+		return -ENOMEM;
+	if (u->copy_in(m, p, len, u->ctx))
+		return -EFAULT;
+	*out = m;
+	return 0;
+}
+
 static int check_iov(const struct sbx_uaccess *u, struct sbx_checked *c, uint64_t p, uint64_t cnt,
 		     struct k_iovec **copy)
 {
 	struct k_iovec *v;
 	uint64_t i;
+	int r;
 
 	*copy = NULL;
 	if (cnt > SBX_IOV_MAX)
 		return -EINVAL;
 	if (!cnt)
 		return 0;
-	if (!p || !sbx_range_ok(u, p, cnt * sizeof(*v)))
-		return -EFAULT;
-	v = sbx_scratch(c, cnt * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	if (u->copy_in(v, p, cnt * sizeof(*v), u->ctx))
-		return -EFAULT;
+	r = copy_in_scratch(u, c, p, cnt * sizeof(*v), (void **)&v);
+	if (r)
+		return r;
 	for (i = 0; i < cnt; i++) {
 		if (!v[i].len)
 			continue;
@@ -226,13 +243,9 @@ static int check_msghdr(const struct sbx_uaccess *u, struct sbx_checked *c, int 
 	struct k_msghdr *m;
 	int r;
 
-	if (!p || !sbx_range_ok(u, p, sizeof(*m)))
-		return -EFAULT;
-	m = sbx_scratch(c, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	if (u->copy_in(m, p, sizeof(*m), u->ctx))
-		return -EFAULT;
+	r = copy_in_scratch(u, c, p, sizeof(*m), (void **)&m);
+	if (r)
+		return r;
 	r = check_msghdr_fields(u, c, m, recv);
 	if (r)
 		return r;
@@ -258,13 +271,9 @@ static int check_mmsg(const struct sbx_uaccess *u, struct sbx_checked *c, int i,
 		cnt = SBX_IOV_MAX;	/* the kernel caps vlen the same way */
 	if (!cnt)
 		return 0;
-	if (!p || !sbx_range_ok(u, p, cnt * sizeof(*v)))
-		return -EFAULT;
-	v = sbx_scratch(c, cnt * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	if (u->copy_in(v, p, cnt * sizeof(*v), u->ctx))
-		return -EFAULT;
+	r = copy_in_scratch(u, c, p, cnt * sizeof(*v), (void **)&v);
+	if (r)
+		return r;
 	for (k = 0; k < cnt; k++) {
 		r = check_msghdr_fields(u, c, &v[k].hdr, recv);
 		if (r)
@@ -283,17 +292,14 @@ static int check_mmsg(const struct sbx_uaccess *u, struct sbx_checked *c, int i,
 static int bounce(const struct sbx_uaccess *u, struct sbx_checked *c, int i, uint64_t p, size_t len, void **mon)
 {
 	void *m;
+	int r;
 
 	*mon = NULL;
 	if (!p)
 		return 0;
-	if (!sbx_range_ok(u, p, len))
-		return -EFAULT;
-	m = sbx_scratch(c, len);
-	if (!m)
-		return -ENOMEM;
-	if (u->copy_in(m, p, len, u->ctx))
-		return -EFAULT;
+	r = copy_in_scratch(u, c, p, len, &m);
+	if (r)
+		return r;
 	c->a[i] = (uintptr_t)m;
 	c->back[c->nback].user = p;
 	c->back[c->nback].mon = m;
