@@ -62,6 +62,8 @@ void dune_register_syscall_handler(dune_syscall_cb cb)
 void dune_syscall_handler_done(void)
 {
 	in_syscall_handler = 0;
+	if (dune_self)
+		dune_self->syscall_fpu = NULL;	/* the handler's frame, and its FPU area, are gone */
 }
 
 /*
@@ -71,8 +73,13 @@ void dune_syscall_handler_done(void)
 static void run_syscall_handler(struct dune_tf *tf, void *area, void *cb)
 {
 	struct dune_thread *t = dune_self;
-	void *outer = t->syscall_fpu;
+	void *outer;
 
+	if (!t) {
+		((dune_syscall_cb)cb)(tf);
+		return;
+	}
+	outer = t->syscall_fpu;
 	t->syscall_fpu = area;
 	((dune_syscall_cb)cb)(tf);
 	t->syscall_fpu = outer;
