@@ -29,7 +29,7 @@
  * (DUNE_SIG_WATCHDOG, one signal per CPU second, never while the thread
  * sleeps): its signal takes KVM_RUN out with -EINTR, and the run op then walks
  * the guest's page table itself (host memory, read with process_vm_readv) for
- * rip and the IDT: a table or frame those walks need in no memory slot means
+ * rip, the IDT, GDT and TSS: a table or frame those walks need in no memory slot means
  * the vCPU can never progress, reported as the module's EPT violation (what
  * dune.ko reports for the same guest); otherwise the vCPU re-enters at once,
  * unseen by the host loop.  README "Back ends" says why not zero-filled slots.
@@ -417,22 +417,31 @@ wild:
 	return true;
 }
 
-/* The watchdog fired: can this vCPU still fetch at rip and deliver an exception?  If not, the
- * guest-physical page it lacks in *bad and the linear address that needs it in *la. */
+/* The watchdog fired: can this vCPU still fetch at rip and reach the tables exception delivery reads
+ * (IDT, GDT, TSS)?  If not, the guest-physical page it lacks in *bad and the linear address that
+ * needs it in *la. */
 static bool vcpu_stuck(struct dune_thread *t, uint64_t *la, uint64_t *bad)
 {
 	struct kvm_sregs s;
+	uint64_t need[4];
+	int i, n = 0;
 
 	if (kvm_ioctl(t->be.fd, KVM_GET_SREGS, &s) < 0)
 		return false;
-	*la = t->conf.rip;
-	if (!wild_page(s.cr3, *la, bad)) {
-		*la = s.idt.base;
-		if (!s.idt.limit || !wild_page(s.cr3, *la, bad))
-			return false;
-	}
-	t->conf.cr3 = s.cr3;	/* for the fatal report: the guest's CR3, not the boot value */
-	return true;
+	need[n++] = t->conf.rip;
+	if (s.idt.limit)
+		need[n++] = s.idt.base;
+	if (s.gdt.limit)
+		need[n++] = s.gdt.base;
+	if (s.tr.base)
+		need[n++] = s.tr.base;
+	for (i = 0; i < n; i++)
+		if (wild_page(s.cr3, need[i], bad)) {
+			*la = need[i];
+			t->conf.cr3 = s.cr3;	/* for the fatal report: the guest's CR3, not the boot value */
+			return true;
+		}
+	return false;
 }
 
 /* ------------------------------------------------------------ VM */
