@@ -101,18 +101,25 @@ static volatile int slots_lock;
 /*
  * vCPUs.  KVM frees a vCPU only with its VM, so a thread that ends puts its vCPU back in this pool
  * and the next new thread takes it (reset to the boot state) instead of growing the VM by one.
+ * vCPU 0 is made when the VM is (kvm_open, and again in a fork child, on the parent's descriptor
+ * numbers), so the main thread's descriptors exist when dune_init returns, next to the VM's: a
+ * program that closes or reuses the descriptors it did not open (a shell, a sandbox's program)
+ * finds them taken where dune.ko's one descriptor would be, instead of at the lowest free number.
  */
 struct pool_vcpu {
 	int fd, stats_fd;	/* fd -1: entry unused */
 	void *run;
 	uint64_t id;
 	bool busy;		/* a thread runs it */
+	bool ran;		/* set up once (KVM_SET_CPUID2 is allowed only before the first KVM_RUN) */
 };
 static struct pool_vcpu pool[MAX_VCPUS];
 static int pool_len;
 static volatile int pool_lock;
 static uint64_t run_returns[DUNE_STATS_RETURNS];	/* KVM_RUN returns to the host loop, by DUNE_RET_* */
 static uint64_t nr_vcpus_created, nr_vcpus_gone;
+
+static long pool_new(int vm, int want_fd, int want_stats);
 
 void dune_sigreturn_tramp(void) HIDDEN;
 
@@ -611,6 +618,12 @@ static int kvm_open(struct dune_layout *layout, bool quiet)
 		r = vm;
 		goto fail;
 	}
+	r = pool_new((int)vm, -1, -1);	/* vCPU 0, for the first thread to enter */
+	if (r < 0) {
+		dune_printf("dune: KVM_CREATE_VCPU failed: %s\n", strerror((int)-r));
+		host_syscall6(SYS_close, vm, 0, 0, 0, 0, 0);
+		goto fail;
+	}
 	return (int)vm;
 fail:
 	host_syscall6(SYS_close, kvm_fd, 0, 0, 0, 0, 0);
@@ -673,49 +686,66 @@ static long get_regs(struct dune_thread *t)
 	return 0;	/* conf.cr3 keeps the boot value: the host loop only prints it */
 }
 
-/* A vCPU from the pool, or a new one: its index, or -errno. */
-static long pool_get(bool *fresh)
+/* fd onto number want (unless want < 0 or they are the same): the descriptor to use. */
+static long fd_at(long fd, int want)
+{
+	if (fd < 0 || want < 0 || fd == want)
+		return fd;
+	if (host_syscall6(SYS_dup3, fd, want, O_CLOEXEC, 0, 0, 0) < 0)
+		return fd;
+	host_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+	return want;
+}
+
+/* A new vCPU of VM vm at pool[pool_len] (pool_lock held or single-threaded), its descriptors on
+ * want_fd/want_stats when those are >= 0: its index, or -errno. */
+static long pool_new(int vm, int want_fd, int want_stats)
 {
 	struct pool_vcpu *v;
 	long fd, i;
 	void *run;
 
-	host_spin_lock(&pool_lock);
-	for (i = 0; i < pool_len; i++)
-		if (pool[i].fd >= 0 && !pool[i].busy) {
-			pool[i].busy = true;
-			host_spin_unlock(&pool_lock);
-			*fresh = false;
-			return i;
-		}
-	if (pool_len == MAX_VCPUS) {
-		host_spin_unlock(&pool_lock);
+	if (pool_len == MAX_VCPUS)
 		return -EAGAIN;
-	}
 	i = pool_len;
 	v = &pool[i];
-	fd = kvm_ioctl(dune_fd, KVM_CREATE_VCPU, (void *)i);
-	if (fd < 0) {
-		host_spin_unlock(&pool_lock);
+	fd = fd_at(kvm_ioctl(vm, KVM_CREATE_VCPU, (void *)i), want_fd);
+	if (fd < 0)
 		return fd;
-	}
 	run = (void *)host_syscall6(SYS_mmap, 0, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (IS_ERR_VAL(run)) {
 		/* KVM keeps the vCPU (ids are not reusable): keep its fd, unusable without run */
 		host_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-		host_spin_unlock(&pool_lock);
 		return (long)run;
 	}
 	v->fd = (int)fd;
 	v->run = run;
 	v->id = (uint64_t)i;
-	v->busy = true;
-	v->stats_fd = (int)kvm_ioctl((int)fd, KVM_GET_STATS_FD, 0);
+	v->busy = false;
+	v->ran = false;
+	v->stats_fd = (int)fd_at(kvm_ioctl((int)fd, KVM_GET_STATS_FD, 0), want_stats);
 	if (v->stats_fd < 0)
 		v->stats_fd = -1;
 	pool_len++;
+	return i;
+}
+
+/* A vCPU from the pool, or a new one: its index, or -errno.  *fresh: never set up yet. */
+static long pool_get(bool *fresh)
+{
+	long i;
+
+	host_spin_lock(&pool_lock);
+	for (i = 0; i < pool_len; i++)
+		if (pool[i].fd >= 0 && !pool[i].busy)
+			break;
+	if (i == pool_len)
+		i = pool_new(dune_fd, -1, -1);
+	if (i >= 0) {
+		pool[i].busy = true;
+		*fresh = !pool[i].ran;
+	}
 	host_spin_unlock(&pool_lock);
-	*fresh = true;
 	return i;
 }
 
@@ -826,6 +856,7 @@ static long vcpu_create(struct dune_thread *t)
 		((struct kvm_run *)t->be.run)->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	((struct kvm_run *)t->be.run)->immediate_exit = 0;
 	((struct kvm_run *)t->be.run)->request_interrupt_window = 0;
+	pool[i].ran = true;
 	watchdog_start(t);
 	__atomic_add_fetch(&nr_vcpus_created, 1, __ATOMIC_SEQ_CST);
 	t->conf.vcpu = t->be.id + 1;
@@ -1097,9 +1128,11 @@ static void kvm_vcpu_release(struct dune_thread *t)
 }
 
 /* Fork child: the parent's VM belongs to the parent's mm.  Drop every inherited vCPU and build a
- * fresh VM with the same memory slots at the same fd number; counters start at zero. */
+ * fresh VM with the same memory slots at the same fd number, and its vCPU 0 at the parent's vCPU 0
+ * numbers; counters start at zero. */
 static int kvm_fork_child(int oldfd)
 {
+	int fd0 = pool_len ? pool[0].fd : -1, stats0 = pool_len ? pool[0].stats_fd : -1;
 	long vm;
 	int i, r;
 
@@ -1120,10 +1153,10 @@ static int kvm_fork_child(int oldfd)
 	vm = create_vm();
 	if (vm < 0)
 		return (int)vm;
-	if (vm != oldfd) {
-		host_syscall6(SYS_dup3, vm, oldfd, O_CLOEXEC, 0, 0, 0);
-		host_syscall6(SYS_close, vm, 0, 0, 0, 0, 0);
-	}
+	fd_at(vm, oldfd);
+	r = (int)pool_new(oldfd, fd0, stats0);	/* vCPU 0 on the parent's vCPU 0 descriptor numbers */
+	if (r < 0)
+		return r;
 	slots_lock = 0;
 	for (i = 0; i < MAX_SLOTS; i++)
 		if (slots[i].size) {
