@@ -6,6 +6,8 @@ so a session starts in seconds and tests exactly what the CLI uses.
     nox -s lab       boot the default lab (Bochs here): integration + testinfra checks, then install Dune
                      and run the in-guest Dune tests in the same VM
     nox -s dune      only the Dune tests (boots its own VM)
+    nox -s kvmlab    libdune on /dev/kvm: the tcg-kvm lab (QEMU TCG, kvm_amd nested) runs the selftest,
+                     hostile and trap scenarios on the KVM back end; fails on any failed row
     nox -s fleet     the fleet tests: two QEMU TCG guests as hosts, one killed mid-run; the remote build
     nox -s vagrant   the box, `vagrant up` under libvirt, `vagrant destroy` (needs scripts/vagrant-host)
     nox -s nightly   every scenario on every backend this host can run, compared with the previous night
@@ -47,6 +49,16 @@ def lab(session: nox.Session) -> None:
 def dune(session: nox.Session) -> None:
     """Dune itself in a VMX guest: module load, libdune programs, hostile programs, clean dmesg, rmmod."""
     session.run(*PYTEST, "-m", "dune", "tests/integration", *session.posargs, external=True)
+
+
+@nox.session
+def kvmlab(session: nox.Session) -> None:
+    """libdune's KVM back end in labs/tcg-kvm.yaml (QEMU TCG -cpu max, the guest's own kvm_amd, no dune.ko):
+    image -> up -> build -> the selftest, hostile and trap rows -> down. Rows that test dune.ko itself
+    (needs: dune-ko) are skipped there; any failed or errored row fails the session. Extra arguments
+    go to `dunelab lab run` (e.g. `-- --out DIR`)."""
+    session.run(sys.executable, "-m", "dunelab.cli", "lab", "run", "--lab", "labs/tcg-kvm.yaml",
+                *session.posargs, "selftest", "hostile", "trap", external=True)
 
 
 @nox.session

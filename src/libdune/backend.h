@@ -79,6 +79,8 @@ struct dune_be_vcpu {
 	uint64_t id;			/* kvm: vCPU id */
 	uint64_t intr[4];		/* kvm: vectors queued, not yet injected (bit = vector) */
 	int slot;			/* kvm: index in the back end's table of live vCPUs */
+	int timer;			/* kvm: the watchdog's POSIX timer (thread CPU time), -1 if none */
+	volatile int watchdog;		/* kvm: set by the watchdog's signal, cleared by the run op */
 };
 
 /* libdune-private VMCALL numbers, handled by the host loop (see also internal.h). */

@@ -20,8 +20,19 @@
  * slot over host addresses with nothing mapped costs nothing; a guest
  * access there (a stale page-table entry, a wild CR3) makes KVM_RUN fail
  * with EFAULT, which the host loop sees as the module's EPT violation.  An
- * address in no slot at all is MMIO to KVM; one the CPU's own page walk needs
- * (hostile/wildcr3) is not emulated and the vCPU spins (README: not done).
+ * address in no slot at all is MMIO to KVM: a data access there exits to us
+ * (KVM_EXIT_MMIO), but one the CPU's own page walk needs to fetch an
+ * instruction or deliver an exception (hostile/wildcr3) cannot be emulated,
+ * and KVM (6.1) re-injects the fault for ever without leaving KVM_RUN.
+ *
+ * The watchdog.  Each vCPU thread has a POSIX timer on its own CPU time
+ * (DUNE_SIG_WATCHDOG, one signal per CPU second, never while the thread
+ * sleeps): its signal takes KVM_RUN out with -EINTR, and the run op then walks
+ * the guest's page table itself (host memory, read with process_vm_readv) for
+ * rip, the IDT, GDT and TSS: a table or frame those walks need in no memory slot means
+ * the vCPU can never progress, reported as the module's EPT violation (what
+ * dune.ko reports for the same guest); otherwise the vCPU re-enters at once,
+ * unseen by the host loop.  README "Back ends" says why not zero-filled slots.
  *
  * Exits.  The guest's system calls use "66 90 f4" (nop; hlt) instead of
  * VMCALL: KVM answers VMCALL/VMMCALL itself as a hypercall (and on AMD first
@@ -46,6 +57,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -89,18 +101,27 @@ static volatile int slots_lock;
 /*
  * vCPUs.  KVM frees a vCPU only with its VM, so a thread that ends puts its vCPU back in this pool
  * and the next new thread takes it (reset to the boot state) instead of growing the VM by one.
+ * vCPU 0 is made when the VM is (kvm_open, and again in a fork child, on the parent's descriptor
+ * numbers), so the main thread's descriptors exist when dune_init returns, next to the VM's: a
+ * program that closes or reuses the descriptors it did not open (a shell, a sandbox's program)
+ * finds them taken where dune.ko's one descriptor would be, instead of at the lowest free number.
  */
 struct pool_vcpu {
 	int fd, stats_fd;	/* fd -1: entry unused */
 	void *run;
 	uint64_t id;
 	bool busy;		/* a thread runs it */
+	bool ran;		/* set up once (KVM_SET_CPUID2 is allowed only before the first KVM_RUN) */
 };
 static struct pool_vcpu pool[MAX_VCPUS];
 static int pool_len;
 static volatile int pool_lock;
 static uint64_t run_returns[DUNE_STATS_RETURNS];	/* KVM_RUN returns to the host loop, by DUNE_RET_* */
 static uint64_t nr_vcpus_created, nr_vcpus_gone;
+
+static long pool_new(int vm, int want_fd, int want_stats);
+
+void dune_sigreturn_tramp(void) HIDDEN;
 
 static long kvm_ioctl(int fd, unsigned long req, const void *arg)
 {
@@ -289,6 +310,147 @@ static void kvm_unmap(uintptr_t va, uint64_t len)
 	}
 }
 
+/* ------------------------------------------------------------ watchdog */
+
+#ifndef SA_RESTORER
+#define SA_RESTORER		0x04000000
+#endif
+#define SIGEV_THREAD_ID_	4	/* linux/signal.h: signal to one thread */
+#define WATCHDOG_SEC		1	/* of the thread's CPU time */
+
+struct k_sigevent {			/* the kernel's struct sigevent (64 bytes) */
+	uint64_t value;
+	int signo, notify;
+	int tid, pad[11];
+};
+
+struct k_itimerspec {
+	struct { long sec, nsec; } interval, value;
+};
+
+static void watchdog_handler(int sig, siginfo_t *si, void *uc)
+{
+	struct dune_thread *t = dune_self;
+
+	(void)sig; (void)si; (void)uc;
+	if (t)
+		t->be.watchdog = 1;
+}
+
+static long watchdog_install(void)
+{
+	struct k_sigaction ka = {
+		.handler = (void *)watchdog_handler,
+		.flags = SA_SIGINFO | SA_RESTORER | SA_RESTART,
+		.restorer = (void *)dune_sigreturn_tramp,
+		.mask = ~0ULL,
+	};
+
+	return host_syscall6(SYS_rt_sigaction, DUNE_SIG_WATCHDOG, (long)&ka, 0, 8, 0, 0);
+}
+
+/* The calling thread's timer: DUNE_SIG_WATCHDOG to itself every WATCHDOG_SEC of its CPU time. */
+static void watchdog_start(struct dune_thread *t)
+{
+	struct k_sigevent ev;
+	struct k_itimerspec its;
+	int id = -1;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.signo = DUNE_SIG_WATCHDOG;
+	ev.notify = SIGEV_THREAD_ID_;
+	ev.tid = (int)host_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+	if (host_syscall6(SYS_timer_create, CLOCK_THREAD_CPUTIME_ID, (long)&ev, (long)&id, 0, 0, 0) < 0) {
+		dune_printf("dune: kvm: no watchdog timer: a vCPU stuck on a wild page walk will spin\n");
+		return;
+	}
+	memset(&its, 0, sizeof(its));
+	its.interval.sec = its.value.sec = WATCHDOG_SEC;
+	host_syscall6(SYS_timer_settime, id, 0, (long)&its, 0, 0, 0);
+	t->be.timer = id;
+	t->be.watchdog = 0;
+}
+
+static void watchdog_stop(struct dune_thread *t)
+{
+	if (t->be.timer >= 0)
+		host_syscall6(SYS_timer_delete, t->be.timer, 0, 0, 0, 0, 0);
+	t->be.timer = -1;
+}
+
+static bool covered_locked(uint64_t gpa)
+{
+	bool r;
+
+	host_spin_lock(&slots_lock);
+	r = covered(gpa);
+	host_spin_unlock(&slots_lock);
+	return r;
+}
+
+/*
+ * Is a guest-physical page the CPU needs for linear address la under cr3 (a paging-structure page
+ * or the final frame) in no memory slot?  Then *bad = that page.  No if the walk ends at a
+ * not-present entry (the guest takes a #PF) or where host memory cannot be read (KVM_RUN fails
+ * with EFAULT there by itself).
+ */
+static bool wild_page(uint64_t cr3, uint64_t la, uint64_t *bad)
+{
+	uint64_t table = cr3 & PTE_ADDR, e, hva;
+	int level;
+
+	for (level = 4; level > 0; level--) {
+		unsigned int idx = (unsigned int)(la >> (PGSHIFT + 9 * (level - 1))) & 511;
+
+		if (!covered_locked(table))
+			goto wild;
+		hva = dune_layout_pa_to_va(&dune_layout, table);
+		if (hva == DUNE_BAD_PA || dune_host_copy(&e, (void *)(uintptr_t)(hva + idx * 8), sizeof(e)))
+			return false;
+		if (!(e & PTE_P))
+			return false;
+		if ((level == 2 || level == 3) && (e & PTE_PS)) {
+			uint64_t size = 1ULL << (PGSHIFT + 9 * (level - 1));
+
+			table = (e & PTE_ADDR & ~(size - 1)) | (la & (size - 1) & ~(uint64_t)(PGSIZE - 1));
+			break;
+		}
+		table = e & PTE_ADDR;
+	}
+	if (covered_locked(table))
+		return false;
+wild:
+	*bad = table;
+	return true;
+}
+
+/* The watchdog fired: can this vCPU still fetch at rip and reach the tables exception delivery reads
+ * (IDT, GDT, TSS)?  If not, the guest-physical page it lacks in *bad and the linear address that
+ * needs it in *la. */
+static bool vcpu_stuck(struct dune_thread *t, uint64_t *la, uint64_t *bad)
+{
+	struct kvm_sregs s;
+	uint64_t need[4];
+	int i, n = 0;
+
+	if (kvm_ioctl(t->be.fd, KVM_GET_SREGS, &s) < 0)
+		return false;
+	need[n++] = t->conf.rip;
+	if (s.idt.limit)
+		need[n++] = s.idt.base;
+	if (s.gdt.limit)
+		need[n++] = s.gdt.base;
+	if (s.tr.base)
+		need[n++] = s.tr.base;
+	for (i = 0; i < n; i++)
+		if (wild_page(s.cr3, need[i], bad)) {
+			*la = need[i];
+			t->conf.cr3 = s.cr3;	/* for the fatal report: the guest's CR3, not the boot value */
+			return true;
+		}
+	return false;
+}
+
 /* ------------------------------------------------------------ VM */
 
 static int create_vm(void)
@@ -447,10 +609,19 @@ static int kvm_open(struct dune_layout *layout, bool quiet)
 	r = fill_layout(layout, phys_bits);
 	if (r)
 		goto fail;
+	r = watchdog_install();
+	if (r < 0)
+		goto fail;
 	vm = create_vm();
 	if (vm < 0) {
 		dune_printf("dune: KVM_CREATE_VM failed: %s\n", strerror((int)-vm));
 		r = vm;
+		goto fail;
+	}
+	r = pool_new((int)vm, -1, -1);	/* vCPU 0, for the first thread to enter */
+	if (r < 0) {
+		dune_printf("dune: KVM_CREATE_VCPU failed: %s\n", strerror((int)-r));
+		host_syscall6(SYS_close, vm, 0, 0, 0, 0, 0);
 		goto fail;
 	}
 	return (int)vm;
@@ -515,49 +686,66 @@ static long get_regs(struct dune_thread *t)
 	return 0;	/* conf.cr3 keeps the boot value: the host loop only prints it */
 }
 
-/* A vCPU from the pool, or a new one: its index, or -errno. */
-static long pool_get(bool *fresh)
+/* fd onto number want (unless want < 0 or they are the same): the descriptor to use. */
+static long fd_at(long fd, int want)
+{
+	if (fd < 0 || want < 0 || fd == want)
+		return fd;
+	if (host_syscall6(SYS_dup3, fd, want, O_CLOEXEC, 0, 0, 0) < 0)
+		return fd;
+	host_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+	return want;
+}
+
+/* A new vCPU of VM vm at pool[pool_len] (pool_lock held or single-threaded), its descriptors on
+ * want_fd/want_stats when those are >= 0: its index, or -errno. */
+static long pool_new(int vm, int want_fd, int want_stats)
 {
 	struct pool_vcpu *v;
 	long fd, i;
 	void *run;
 
-	host_spin_lock(&pool_lock);
-	for (i = 0; i < pool_len; i++)
-		if (pool[i].fd >= 0 && !pool[i].busy) {
-			pool[i].busy = true;
-			host_spin_unlock(&pool_lock);
-			*fresh = false;
-			return i;
-		}
-	if (pool_len == MAX_VCPUS) {
-		host_spin_unlock(&pool_lock);
+	if (pool_len == MAX_VCPUS)
 		return -EAGAIN;
-	}
 	i = pool_len;
 	v = &pool[i];
-	fd = kvm_ioctl(dune_fd, KVM_CREATE_VCPU, (void *)i);
-	if (fd < 0) {
-		host_spin_unlock(&pool_lock);
+	fd = fd_at(kvm_ioctl(vm, KVM_CREATE_VCPU, (void *)i), want_fd);
+	if (fd < 0)
 		return fd;
-	}
 	run = (void *)host_syscall6(SYS_mmap, 0, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (IS_ERR_VAL(run)) {
 		/* KVM keeps the vCPU (ids are not reusable): keep its fd, unusable without run */
 		host_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-		host_spin_unlock(&pool_lock);
 		return (long)run;
 	}
 	v->fd = (int)fd;
 	v->run = run;
 	v->id = (uint64_t)i;
-	v->busy = true;
-	v->stats_fd = (int)kvm_ioctl((int)fd, KVM_GET_STATS_FD, 0);
+	v->busy = false;
+	v->ran = false;
+	v->stats_fd = (int)fd_at(kvm_ioctl((int)fd, KVM_GET_STATS_FD, 0), want_stats);
 	if (v->stats_fd < 0)
 		v->stats_fd = -1;
 	pool_len++;
+	return i;
+}
+
+/* A vCPU from the pool, or a new one: its index, or -errno.  *fresh: never set up yet. */
+static long pool_get(bool *fresh)
+{
+	long i;
+
+	host_spin_lock(&pool_lock);
+	for (i = 0; i < pool_len; i++)
+		if (pool[i].fd >= 0 && !pool[i].busy)
+			break;
+	if (i == pool_len)
+		i = pool_new(dune_fd, -1, -1);
+	if (i >= 0) {
+		pool[i].busy = true;
+		*fresh = !pool[i].ran;
+	}
 	host_spin_unlock(&pool_lock);
-	*fresh = true;
 	return i;
 }
 
@@ -668,6 +856,8 @@ static long vcpu_create(struct dune_thread *t)
 		((struct kvm_run *)t->be.run)->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	((struct kvm_run *)t->be.run)->immediate_exit = 0;
 	((struct kvm_run *)t->be.run)->request_interrupt_window = 0;
+	pool[i].ran = true;
+	watchdog_start(t);
 	__atomic_add_fetch(&nr_vcpus_created, 1, __ATOMIC_SEQ_CST);
 	t->conf.vcpu = t->be.id + 1;
 	return 0;
@@ -740,6 +930,21 @@ static long kvm_run_vcpu(struct dune_thread *t)
 		if (get_regs(t) < 0)
 			return -EIO;
 		if (r == -EINTR) {
+			if (t->be.watchdog) {
+				uint64_t la, bad;
+
+				t->be.watchdog = 0;
+				if (vcpu_stuck(t, &la, &bad)) {
+					dune_printf("dune: kvm: vCPU stuck: guest-physical %#llx, needed to reach "
+						    "%#llx, is outside the process\n",
+						    (unsigned long long)bad, (unsigned long long)la);
+					c->ret = DUNE_RET_EPT_VIOLATION;
+					c->status = XR_EPT_VIOLATION;
+					break;
+				}
+				if (!t->pending)
+					continue;	/* only the watchdog: the host loop has nothing to do */
+			}
 			c->ret = DUNE_RET_SIGNAL;
 			break;
 		}
@@ -912,6 +1117,7 @@ static long kvm_get_stats(struct dune_stats *ust)
 /* The thread is leaving: its vCPU goes back to the pool (KVM would keep it until the VM goes anyway). */
 static void kvm_vcpu_release(struct dune_thread *t)
 {
+	watchdog_stop(t);
 	if (t->be.slot < 0)
 		return;
 	pool_put(t->be.slot);
@@ -922,9 +1128,11 @@ static void kvm_vcpu_release(struct dune_thread *t)
 }
 
 /* Fork child: the parent's VM belongs to the parent's mm.  Drop every inherited vCPU and build a
- * fresh VM with the same memory slots at the same fd number; counters start at zero. */
+ * fresh VM with the same memory slots at the same fd number, and its vCPU 0 at the parent's vCPU 0
+ * numbers; counters start at zero. */
 static int kvm_fork_child(int oldfd)
 {
+	int fd0 = pool_len ? pool[0].fd : -1, stats0 = pool_len ? pool[0].stats_fd : -1;
 	long vm;
 	int i, r;
 
@@ -945,10 +1153,10 @@ static int kvm_fork_child(int oldfd)
 	vm = create_vm();
 	if (vm < 0)
 		return (int)vm;
-	if (vm != oldfd) {
-		host_syscall6(SYS_dup3, vm, oldfd, O_CLOEXEC, 0, 0, 0);
-		host_syscall6(SYS_close, vm, 0, 0, 0, 0, 0);
-	}
+	fd_at(vm, oldfd);
+	r = (int)pool_new(oldfd, fd0, stats0);	/* vCPU 0 on the parent's vCPU 0 descriptor numbers */
+	if (r < 0)
+		return r;
 	slots_lock = 0;
 	for (i = 0; i < MAX_SLOTS; i++)
 		if (slots[i].size) {

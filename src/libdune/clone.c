@@ -92,6 +92,7 @@ static long clone_process(struct dune_thread *t, unsigned long flags, uint64_t p
 		dune_host_exit_group(DUNE_EXIT_VMEXIT);
 	}
 	t->be.fd = t->be.stats_fd = t->be.slot = -1;	/* the parent's vCPU stays the parent's */
+	t->be.timer = -1;				/* POSIX timers are not inherited */
 	t->be.run = NULL;
 	t->pending = 0;
 	t->boot_tf = *ctf;

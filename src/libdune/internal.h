@@ -48,6 +48,7 @@ struct k_sigaction {
 };
 
 #define DUNE_MAX_SIG	(255 - DUNE_SIGNAL_INTR_BASE)	/* 55: highest signal with a vector */
+#define DUNE_SIG_WATCHDOG	64	/* SIGRTMAX: the KVM back end's watchdog (no vector, so no guest use lost) */
 
 struct dune_thread {
 	struct dune_config conf;	/* ioctl argument */

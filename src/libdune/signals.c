@@ -95,6 +95,8 @@ long dune_guest_rt_sigaction(long sig, const struct k_sigaction *act, struct k_s
 	struct k_sigaction nka, old;
 	long r = 0;
 
+	if (sig == DUNE_SIG_WATCHDOG && act && dune_be == &dune_backend_kvm)
+		return -EINVAL;		/* the KVM back end's watchdog owns it */
 	if (size != 8 || sig < 1 || sig > DUNE_MAX_SIG || sig == SIGKILL || sig == SIGSTOP)
 		return host_syscall6(SYS_rt_sigaction, sig, (long)act, (long)oact, size, 0, 0);
 	if (act && dune_host_copy(&nka, act, sizeof(nka)))

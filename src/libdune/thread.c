@@ -52,6 +52,7 @@ struct dune_thread *dune_thread_alloc(void)
 	t->be.fd = -1;
 	t->be.stats_fd = -1;
 	t->be.slot = -1;
+	t->be.timer = -1;
 
 	fl = dune_pt_lock();
 	ret = dune_map_range_locked(t->guest_start, guest_sz, MAPS_R | MAPS_W, false);

@@ -4,8 +4,8 @@
  * #DE -> SIGFPE, int3 -> SIGTRAP, #GP -> SIGSEGV, ...).  The ways into
  * ring 0 other than SYSCALL end here and are reported: int 0x80 (a #GP on
  * the IDT gate, DPL 0), sysenter (#GP/#UD), VMCALL (#UD from dune.ko at
- * CPL3): the program is killed with SIGSYS, like a seccomp kill, and the
- * attempt is logged.  From ring 0 a fault is either an expected one (a copy
+ * CPL3; #GP from KVM's emulator, libdune's KVM back end): the program is
+ * killed with SIGSYS, like a seccomp kill, and the attempt is logged.  From ring 0 a fault is either an expected one (a copy
  * from the program's memory, see uaccess.S: it returns -EFAULT), libdune's
  * lazy mapping of the monitor's own memory, or a monitor bug (fatal).
  */
@@ -114,8 +114,14 @@ static void on_trap(struct dune_tf *tf)
 		break;
 	case 13:	/* #GP */
 		insn = insn_at(tf->rip);
-		if (tf->err == ((0x80 << 3) | 2) && (insn & 0xffff) == 0x80cd)
+		/* int 0x80 can #GP only on its gate: the error code names it (0x402), but nested KVM
+		 * under QEMU TCG was seen giving another */
+		if ((insn & 0xffff) == 0x80cd)
 			entry_attempt(tf, "int 0x80");
+		if ((insn & 0xffffff) == 0xc1010f)
+			entry_attempt(tf, "vmcall");	/* KVM: a privileged instruction at CPL3 */
+		if ((insn & 0xffffff) == 0xd9010f)
+			entry_attempt(tf, "vmmcall");
 		if ((insn & 0xffff) == 0x340f)
 			entry_attempt(tf, "sysenter");
 		if ((insn & 0xff) == 0xcd && (tf->err & 3) == 2)
