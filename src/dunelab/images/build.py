@@ -111,15 +111,16 @@ def build_image(recipe: Recipe, force: bool = False) -> BuildResult:
             shutil.copyfile(rootfs / f"boot/vmlinuz-{abi}", tmp / "vmlinuz")
             with step(f"initramfs for {recipe.name}") as h:
                 t = time.monotonic()
-                initrd_info = initramfs.build_initramfs(recipe, rootfs, tmp / "initrd.img", tmp, log, h)
+                initrd_info = initramfs.build_initramfs(recipe, rootfs, tmp / "initrd.img", tmp, log, h, key)
                 timings["initramfs"] = round(time.monotonic() - t, 1)
             with step(f"disk image for {recipe.name} ({recipe.data['disk']['size']})") as h:
                 t = time.monotonic()
-                disk.build_disk(recipe, rootfs, tmp / "disk.qcow2", tmp, log, h)
+                disk.build_disk(recipe, rootfs, tmp / "disk.qcow2", tmp, log, h, raw=tmp / "disk.img", image_key=key)
                 timings["disk"] = round(time.monotonic() - t, 1)
             manifest.write_manifest(tmp / "manifest.json", recipe=recipe, key=key, rootfs=rootfs,
                                     rootfs_facts=facts, artifacts={"kernel": tmp / "vmlinuz",
-                                    "initrd": tmp / "initrd.img", "disk": tmp / "disk.qcow2"},
+                                    "initrd": tmp / "initrd.img", "disk": tmp / "disk.qcow2",
+                                    "rawdisk": tmp / "disk.img"},
                                     initramfs=initrd_info, timings=timings)
         except BaseException:
             safe_rmtree(tmp)

@@ -18,6 +18,7 @@ class Image:
     rootfs: Path          # the debootstrap tree; chroot into it to build against its headers
     kernel_release: str   # e.g. "6.1.0-56-amd64"
     manifest: Path
+    rawdisk: Path | None = None   # the disk form's ext4 as a sparse raw image (Bochs); None in old entries
 
     @classmethod
     def from_manifest(cls, manifest: Path) -> Image:
@@ -26,7 +27,8 @@ class Image:
         return cls(name=m["name"], key=m["key"], dir=d, kernel=d / m["artifacts"]["kernel"]["file"],
                    initrd=d / m["artifacts"]["initrd"]["file"], disk=d / m["artifacts"]["disk"]["file"],
                    rootfs=Path(m["rootfs"]["path"]), kernel_release=m["kernel_release"],
-                   manifest=manifest)
+                   manifest=manifest,
+                   rawdisk=d / m["artifacts"]["rawdisk"]["file"] if "rawdisk" in m["artifacts"] else None)
 
 
 @dataclass(frozen=True)
