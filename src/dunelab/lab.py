@@ -101,16 +101,26 @@ class Lab:
         endpoint = self._endpoint(port)
         (self.dir / "ssh_config").write_text(endpoint.ssh_config(self.ssh_alias))
 
+        method = self._boot_method(name, image)
+        saved = self._saved_state(image, backend) if method == "restore" else None
+        seed_channel = None
         with step(f"preparing {name} boot media") as s:
             seed = write_seed_cpio(self.dir / "seed.cpio", client_key.public_line + "\n",
                                    host_key.private, host_key.public, hostname=f"dunelab-{spec.name}")
-            initrd = boot_initrd(image, seed, self.dir / "initrd.img")
-            if backend.image_form == "disk":
+            if saved is not None:
+                from .backends import bochs_state
+
+                seed_channel = bochs_state.SeedChannel()
+                restore = bochs_state.prepare_restore(saved, self.dir, image.rawdisk, seed_channel.port)
+                media = backends.BootMedia(kernel=image.kernel, initrd=image.initrd, restore=restore)
+            elif backend.image_form == "disk":
+                initrd = boot_initrd(image, seed, self.dir / "initrd.img")
                 media = backends.BootMedia(kernel=image.kernel, initrd=initrd, disk=self._overlay(image.disk))
             else:
+                initrd = boot_initrd(image, seed, self.dir / "initrd.img")
                 s.update("building ISO")
                 iso = make_iso(image.kernel, initrd, backend.cmdline(spec), self.dir / "boot.iso")
-                media = backends.BootMedia(kernel=image.kernel, initrd=initrd, iso=iso)
+                media = backends.BootMedia(kernel=image.kernel, initrd=initrd, iso=iso, rawdisk=image.rawdisk)
             plan = backend.plan(spec, media, port, self.dir)
             for f, text in plan.files.items():
                 f.write_text(text)
@@ -122,25 +132,65 @@ class Lab:
         self._save_state({
             "lab": spec.name, "backend": name, "why": why, "process": ref.to_json(), "ssh_port": port,
             "started_at": started, "image_key": image.key, "image_manifest": str(image.manifest),
-            "kernel_release": image.kernel_release,
+            "kernel_release": image.kernel_release, "boot_method": method,
+            "saved_state": str(saved.dir) if saved else None,
             "guest_has_vmx": backend.guest_has_vmx, "console_log": str(self.console_log),
             "lab_file": str(spec.source), "argv": plan.argv,
         })
         try:
+            if seed_channel is not None:
+                from .backends import bochs_state
+
+                seed_channel.accept(lambda: vmproc.alive(ref), 120)
+                seed_channel.send(bochs_state.seed_message(seed.read_bytes()))
             self._wait_for_ssh(ref, popen, emu_log, started)
         except BaseException:
             # Ctrl-C, a timeout or any error: never leave the emulator behind.
             vmproc.kill(ref, popen=popen)
             self._clear_state()
             raise
+        finally:
+            if seed_channel is not None:
+                seed_channel.close()
         boot = time.time() - started
         st = self.state() or {}
         st["boot_seconds"] = round(boot, 1)
         self._save_state(st)
-        with open(self.dir / "boots.jsonl", "a") as f:
-            f.write(json.dumps({"backend": name, "cpus": spec.cpus, "boot_seconds": round(boot, 1),
-                                "image_key": image.key, "at": started}) + "\n")
+        self._record_boot(name, method, boot, image.key, started)
         return UpResult(name, why, port, boot)
+
+    def _boot_method(self, backend: str, image: Image) -> str:
+        """How this boot starts: `restore` (a Bochs saved state), `cold` (Bochs from its ISO) or
+        `direct` (QEMU's -kernel/-initrd); the same word goes into boots.jsonl."""
+        if backend != "bochs":
+            return "direct"
+        if self.spec.bochs_boot == "cold":
+            return "cold"
+        if image.rawdisk is None:
+            raise DunelabError(f"image {image.dir} has no raw disk (built by an older dunelab): "
+                               "`dunelab image build --force`")
+        return "restore"
+
+    def _saved_state(self, image: Image, backend):
+        """The Bochs saved state of this image and machine, made now if there is none yet."""
+        from .backends import bochs_state
+
+        cmdline = backend.cmdline(self.spec, f"dunelab.seed={bochs_state.SEED_TTY}")
+        ident = bochs_state.bochs_identity()
+        key = bochs_state.state_key(image.key, bochs_state.machine(self.spec, cmdline), ident)
+        saved = bochs_state.find(image, key)
+        if saved is None:
+            saved = bochs_state.build(image, self.spec, backend, cmdline, key, ident, self.spec.boot_timeout)
+            info(f"saved Bochs state {saved.dir.name}: first boot {saved.manifest['boot_seconds']}s, "
+                 f"save {saved.manifest['save_seconds']}s")
+            self._record_boot("bochs", "cold-for-state", saved.manifest["boot_seconds"], image.key, time.time())
+        return saved
+
+    def _record_boot(self, backend: str, method: str, seconds: float, image_key: str, at: float) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "boots.jsonl", "a") as f:
+            f.write(json.dumps({"backend": backend, "method": method, "cpus": self.spec.cpus,
+                                "boot_seconds": round(seconds, 1), "image_key": image_key, "at": at}) + "\n")
 
     def _build_image(self) -> Image:
         from .images import build_image, load_recipe

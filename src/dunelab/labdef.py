@@ -46,6 +46,8 @@ LAB_SCHEMA = {
         "cpu_model": Field(str, default="corei7_skylake_x"),
         "ips": Field(int, default=40_000_000, minimum=1_000_000,
                      doc="emulated instructions per second (timer calibration)"),
+        "boot": Field(str, default="restore", choices=("restore", "cold"),
+                      doc="restore: a saved state of this image's first boot (seconds); cold: boot every time"),
     }),
     "qemu": Field(dict, fields={
         "extra_args": Field(list, default=[], items=Field(str)),
@@ -68,6 +70,7 @@ class LabSpec:
     shutdown_timeout: int
     bochs_cpu_model: str
     bochs_ips: int
+    bochs_boot: str
     qemu_extra_args: tuple[str, ...]
     source: Path
 
@@ -93,5 +96,6 @@ def load_lab(lab: str | Path) -> LabSpec:
         kernel_cmdline=d["kernel_cmdline"], ssh_port=d["ssh"]["port"], ssh_user=d["ssh"]["user"],
         boot_timeout=d["timeouts"]["boot"], command_timeout=d["timeouts"]["command"],
         shutdown_timeout=d["timeouts"]["shutdown"], bochs_cpu_model=d["bochs"]["cpu_model"],
-        bochs_ips=d["bochs"]["ips"], qemu_extra_args=tuple(d["qemu"]["extra_args"]), source=path,
+        bochs_ips=d["bochs"]["ips"], bochs_boot=d["bochs"]["boot"],
+        qemu_extra_args=tuple(d["qemu"]["extra_args"]), source=path,
     )

@@ -26,6 +26,9 @@ class BootMedia:
     initrd: Path                 # the image's initramfs with the lab's seed appended
     disk: Path | None = None     # per-lab qcow2 overlay (disk-form backends)
     iso: Path | None = None      # bootable ISO (Bochs)
+    rawdisk: Path | None = None  # the image's raw ext4 disk, attached read-only (Bochs: overlay root)
+    seed_port: int | None = None  # TCP port com2 connects to (Bochs guests that get their seed there)
+    restore: Path | None = None  # a saved-state folder to restore instead of booting (Bochs)
 
 
 @dataclass(frozen=True)

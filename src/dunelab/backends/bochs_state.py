@@ -1,0 +1,388 @@
+"""Bochs saved states: boot an image once, save the machine, and restore it on every `up`.
+
+A cold Bochs boot spends minutes in the BIOS, the XZ decompressor and the kernel's init at emulated
+speed. Instead, the first `up` of an image boots it with ``dunelab.seed=ttyS1``: the guest comes up
+(network configured, Debian userland mounted) and then waits, before starting sshd, for its lab's
+identity on the second serial port. There the machine is saved (Bochs' save/restore, driven over
+its VNC server, see rfb.py). Every later `up` restores that state and sends the lab's seed over
+com2 -- SSH keys, hostname, the host's clock and fresh entropy (the restored kernel's RNG is the
+same in every copy) -- and the guest starts sshd.
+
+A saved state is an entry of the content-addressed image cache, ``bochs-state-<key16>/``. Its key
+covers everything the saved machine depends on: the image key (kernel, initramfs, disk, guest
+scripts), the kernel command line, CPUs, memory, CPU model and ips, and the emulator itself (Debian
+version and the bytes of bochs-bin and its BIOS images). Restoring re-checks that the state was
+made from the very artifacts (sha256) of the image the lab boots; a mismatch is an error, never a
+silent reuse. The guest proves it too: /etc/dunelab/image-key holds the image key.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import vmproc
+from ..errors import DunelabError, StepError
+from ..images.cache import cache_root, publish
+from ..images.chroot import safe_rmtree
+from ..progress import step
+from .rfb import RfbClient, listening_ports
+
+FORMAT = "dunelab-bochs-state-v1"
+SEED_TTY = "ttyS1"                                   # com2 in the guest
+WAITING_MARK = f"dunelab: waiting for the seed on {SEED_TTY}"
+BOCHS_FILES = (Path("/usr/bin/bochs-bin"), Path("/usr/share/bochs/BIOS-bochs-latest"),
+               Path("/usr/share/bochs/VGABIOS-lgpl-latest"))
+# The builder sources a saved state depends on besides the image (which covers the guest scripts).
+SOURCES = ("bochs.py", "bochs_state.py", "rfb.py")
+# Files Bochs writes into a state folder that must be there for a restore.
+REQUIRED = ("config", "memory.ram", "cpu0", "pc_system", "serial")
+
+
+@dataclass(frozen=True)
+class SavedState:
+    dir: Path                 # the cache entry
+    key: str
+    manifest: dict
+
+    @property
+    def state(self) -> Path:
+        return self.dir / "state"
+
+    @property
+    def iso(self) -> Path:
+        return self.dir / "boot.iso"
+
+
+def bochs_identity() -> dict:
+    """The emulator a state was saved with: its Debian version and the digests of its binaries."""
+    try:
+        version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "bochs"], capture_output=True,
+                                 text=True).stdout.strip()
+    except OSError:
+        version = ""
+    ident = {"bochs_version": version or "unknown"}
+    for f in BOCHS_FILES:
+        ident[f.name] = _sha256(f) if f.is_file() else "missing"
+    return ident
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def machine(spec, cmdline: str) -> dict:
+    """The parts of a lab that are frozen into a saved machine."""
+    return {"cpus": spec.cpus, "memory_mb": spec.memory_mb, "cpu_model": spec.bochs_cpu_model,
+            "ips": spec.bochs_ips, "cmdline": cmdline}
+
+
+def state_key(image_key: str, machine_: dict, ident: dict, package_dir: Path | None = None) -> str:
+    h = hashlib.sha256()
+    h.update(f"{FORMAT}\0{image_key}\0".encode())
+    h.update(json.dumps(machine_, sort_keys=True).encode() + b"\0")
+    h.update(json.dumps(ident, sort_keys=True).encode() + b"\0")
+    d = package_dir or Path(__file__).resolve().parent
+    for name in SOURCES:
+        data = (d / name).read_bytes()
+        h.update(f"{name}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def entry_dir(key: str) -> Path:
+    return cache_root() / f"bochs-state-{key[:16]}"
+
+
+def image_artifacts(image) -> dict:
+    """The image's artifact digests as its manifest records them (what a state must match)."""
+    m = json.loads(Path(image.manifest).read_text())
+    return {name: a["sha256"] for name, a in m["artifacts"].items()}
+
+
+def find(image, key: str) -> SavedState | None:
+    d = entry_dir(key)
+    mf = d / "manifest.json"
+    if not mf.is_file():
+        return None
+    saved = SavedState(d, key, json.loads(mf.read_text()))
+    check(saved, image)
+    return saved
+
+
+def check(saved: SavedState, image) -> None:
+    """Refuse a state that was not saved from exactly this image (or lost a file)."""
+    m = saved.manifest
+    if m.get("format") != FORMAT or m.get("key") != saved.key:
+        raise DunelabError(f"saved Bochs state {saved.dir} is not a {FORMAT} entry for key {saved.key[:12]}; "
+                           "remove it and run `dunelab up` again")
+    if m.get("image_key") != image.key or m.get("artifacts") != image_artifacts(image):
+        raise DunelabError(f"saved Bochs state {saved.dir} was made from another image than {image.dir} "
+                           "(kernel, initramfs or disk differ); remove it and run `dunelab up` again")
+    missing = [f for f in REQUIRED if not (saved.state / f).exists()]
+    if missing or not saved.iso.is_file():
+        raise DunelabError(f"saved Bochs state {saved.dir} is incomplete (missing {', '.join(missing) or 'boot.iso'}); "
+                           "remove it and run `dunelab up` again")
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
+    """One state build at a time per cache; image builds keep their own lock."""
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock-bochs-state", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# ---- the seed channel (com2) ----------------------------------------------------------------------
+class SeedChannel:
+    """A TCP listener Bochs' com2 connects to (mode=socket-client) when it starts."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(1)
+        self.port = self.server.getsockname()[1]
+        self.conn: socket.socket | None = None
+
+    def accept(self, alive, timeout: float) -> None:
+        """Wait for Bochs to connect; `alive()` false means the emulator died first."""
+        self.server.settimeout(0.5)
+        deadline = time.monotonic() + timeout
+        while self.conn is None:
+            try:
+                self.conn, _ = self.server.accept()
+            except TimeoutError:
+                if not alive():
+                    raise StepError("boot", "the emulator exited before connecting its com2 port") from None
+                if time.monotonic() > deadline:
+                    raise StepError("boot", f"Bochs did not connect com2 within {timeout:.0f}s") from None
+
+    def send(self, data: bytes) -> None:
+        assert self.conn is not None
+        self.conn.sendall(data)
+
+    def close(self) -> None:
+        for s in (self.conn, self.server):
+            if s is not None:
+                with contextlib.suppress(OSError):
+                    s.close()
+
+
+def seed_message(seed_cpio: bytes, now: float | None = None, entropy: bytes | None = None) -> bytes:
+    """What rc.boot's seed_from_serial reads: header lines, the seed cpio in base64, `end`."""
+    now = time.time() if now is None else now
+    entropy = os.urandom(64) if entropy is None else entropy
+    b64 = base64.encodebytes(seed_cpio).decode()          # 76-character lines
+    return (f"\ndunelab-seed 1\ntime {int(now)}\nentropy {entropy.hex()}\n"
+            f"cpio {hashlib.sha256(seed_cpio).hexdigest()}\n{b64}end\n").encode()
+
+
+# ---- restoring ------------------------------------------------------------------------------------
+def restore_config(saved_config: str, build_dir: str, entry: Path, lab: dict[str, Path], rawdisk: Path,
+                   seed_port: int) -> str:
+    """The state's Bochs config with the lab's files: console, slirp script, log, com2 port; the
+    ISO and disk of the cache. Every path that names the build directory must be one we map."""
+    text = saved_config
+    for name, new in lab.items():                    # console.log, slirp.conf, bochs.log
+        old = f"{build_dir}/{name}"
+        if old not in text:
+            raise StepError("restore", f"the saved Bochs config does not name {old}; rebuild the state")
+        text = text.replace(old, str(new))
+    text = text.replace(f"{build_dir}/boot.iso", str(entry / "boot.iso"))
+    text, n = re.subn(r'(ata0-slave: type=disk, path=")[^"]*(")', rf"\g<1>{rawdisk}\g<2>", text)
+    if n != 1:
+        raise StepError("restore", "the saved Bochs config has no ata0-slave disk; rebuild the state")
+    text, n = re.subn(r'(com2: enabled=true, mode=socket-client, dev=")[^"]*(")', rf"\g<1>127.0.0.1:{seed_port}\g<2>",
+                      text)
+    if n != 1:
+        raise StepError("restore", "the saved Bochs config has no com2 socket; rebuild the state")
+    if build_dir in text:
+        line = next(ln for ln in text.splitlines() if build_dir in ln)
+        raise StepError("restore", f"the saved Bochs config still names the build directory: {line.strip()}")
+    return text
+
+
+def prepare_restore(saved: SavedState, lab_dir: Path, rawdisk: Path, seed_port: int) -> Path:
+    """A per-lab state folder: links to the cached files and the lab's own config. Bochs only
+    reads a state folder, so one cached state serves every lab."""
+    rdir = lab_dir / "restore"
+    safe_rmtree(rdir)
+    rdir.mkdir(parents=True)
+    for f in saved.state.iterdir():
+        if f.name != "config":
+            (rdir / f.name).symlink_to(f)
+    config = restore_config((saved.state / "config").read_text(), saved.manifest["build_dir"], saved.dir,
+                            {n: lab_dir / n for n in ("console.log", "slirp.conf", "bochs.log")}, rawdisk, seed_port)
+    (rdir / "config").write_text(config)
+    return rdir
+
+
+# ---- building -------------------------------------------------------------------------------------
+def build(image, spec, backend, cmdline: str, key: str, ident: dict, timeout: float) -> SavedState:
+    """Boot `image` cold with the seed port, save the machine when the guest waits for its seed."""
+    from ..backends.base import BootMedia
+    from ..images import make_iso
+
+    final = entry_dir(key)
+    with _locked():
+        if (final / "manifest.json").is_file():
+            return find(image, key)
+        # Not `.tmp-*`: image builds remove those while holding only the image lock.
+        for p in cache_root().glob(".build-bochs-state-*"):
+            if not _owner_alive(p):
+                safe_rmtree(p)
+        tmp = cache_root() / f".build-{final.name}-{os.getpid()}"
+        safe_rmtree(tmp)
+        tmp.mkdir()
+        try:
+            saved = _build_in(tmp, final, image, spec, backend, cmdline, key, ident, timeout, BootMedia, make_iso)
+        except BaseException:
+            safe_rmtree(tmp)
+            raise
+        return saved
+
+
+def _owner_alive(tmp: Path) -> bool:
+    m = re.search(r"-(\d+)$", tmp.name)
+    return bool(m) and Path(f"/proc/{m.group(1)}").exists() and int(m.group(1)) != os.getpid()
+
+
+def _build_in(tmp, final, image, spec, backend, cmdline, key, ident, timeout, BootMedia, make_iso) -> SavedState:
+    iso = make_iso(image.kernel, image.initrd, cmdline, tmp / "boot.iso")
+    seed = SeedChannel()
+    console = tmp / "console.log"
+    console.touch()
+    try:
+        media = BootMedia(kernel=image.kernel, initrd=image.initrd, iso=iso, rawdisk=image.rawdisk,
+                          seed_port=seed.port)
+        plan = backend.plan(spec, media, 0, tmp)
+        for f, text in plan.files.items():
+            f.write_text(text)
+        t0 = time.monotonic()
+        popen, ref = vmproc.spawn(plan.argv, tmp / "bochs.out", cwd=tmp)
+        try:
+            with step(f"first boot of {image.name} for its Bochs saved state (once per image)") as s:
+                seed.accept(lambda: vmproc.alive(ref), 60)
+                _wait_for(console, WAITING_MARK, ref, timeout, t0, s)
+                boot_seconds = time.monotonic() - t0
+                time.sleep(2)        # let the guest settle into its blocking read
+                s.update("saving the machine")
+                t1 = time.monotonic()
+                _save(ref, popen, tmp)
+                save_seconds = time.monotonic() - t1
+        finally:
+            vmproc.kill(ref, popen=popen)
+    finally:
+        seed.close()
+    missing = [f for f in REQUIRED if not (tmp / "state" / f).exists()]
+    if missing:
+        raise StepError("saved state", f"Bochs saved no {', '.join(missing)} (log: {tmp / 'bochs.log'})")
+    manifest = {"format": FORMAT, "key": key, "image": image.name, "image_key": image.key,
+                "artifacts": image_artifacts(image), "machine": machine(spec, cmdline), "emulator": ident,
+                "build_dir": str(tmp), "boot_seconds": round(boot_seconds, 1), "save_seconds": round(save_seconds, 1),
+                "state_bytes_on_disk": _disk_usage(tmp / "state"),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    publish(tmp, final)
+    return SavedState(final, key, manifest)
+
+
+def _disk_usage(d: Path) -> int:
+    return sum(f.stat().st_blocks * 512 for f in d.iterdir() if f.is_file())
+
+
+def _wait_for(console: Path, mark: str, ref, timeout: float, t0: float, s) -> None:
+    from ..lab import FATAL_CONSOLE, _tail
+
+    while True:
+        text = _tail(console)
+        if mark in text:
+            return
+        fatal = FATAL_CONSOLE.search(text)
+        if fatal:
+            raise StepError("saved state", f"the guest reported '{fatal.group(0)}'", console)
+        if not vmproc.alive(ref):
+            raise StepError("saved state", "Bochs exited during the first boot", console)
+        if time.monotonic() - t0 > timeout:
+            raise StepError("saved state", f"the guest did not wait for its seed within {timeout:.0f}s", console)
+        last = text.strip().splitlines()[-1][-60:] if text.strip() else "starting"
+        s.update(f"{time.monotonic() - t0:4.0f}s  {last}")
+        time.sleep(1)
+
+
+# The header bar's buttons are 32 pixels wide, laid out from the right: power, save/restore, ...
+SAVE_BUTTON_FROM_RIGHT = 48
+
+
+def _save(ref, popen, tmp: Path) -> None:
+    """Press save/restore, answer the folder prompt with `state`, then `n` (do not continue: power
+    off). The prompt reads from Bochs' own console in the VNC screen; keys sent before it is up go
+    to the guest's keyboard, which nothing reads, so each answer is repeated until it takes."""
+    port = _rfb_port(ref.pid)
+    (tmp / "state").mkdir()
+    with RfbClient(port) as vnc:
+        deadline = time.monotonic() + 180
+        answered = False
+        while not (tmp / "state" / "config").exists():
+            if time.monotonic() > deadline or not vmproc.alive(ref):
+                raise StepError("saved state", f"Bochs did not save its state (log: {tmp / 'bochs.log'})")
+            vnc.click(vnc.width - SAVE_BUTTON_FROM_RIGHT, 8)
+            time.sleep(2)
+            vnc.type("state\n")
+            answered = True
+            for _ in range(40):
+                if (tmp / "state" / "config").exists():
+                    break
+                time.sleep(0.25)
+        assert answered
+        # The save is done when Bochs asks whether to continue; "n" powers it off.
+        while vmproc.alive(ref):
+            if time.monotonic() > deadline:
+                raise StepError("saved state", f"Bochs did not finish saving (log: {tmp / 'bochs.log'})")
+            vnc.type("n\n")
+            for _ in range(12):
+                popen.poll()
+                if not vmproc.alive(ref):
+                    break
+                time.sleep(0.25)
+
+
+def _rfb_port(pid: int, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ports = sorted(p for p in listening_ports(pid) if 5900 <= p < 6000)
+        if ports:
+            return ports[0]
+        time.sleep(0.5)
+    raise StepError("saved state", f"Bochs (pid {pid}) opened no VNC port")
+
+
+def remove(key: str) -> None:
+    d = entry_dir(key)
+    if d.exists():
+        shutil.rmtree(d)
+
+
+__all__ = ["FORMAT", "SavedState", "SeedChannel", "bochs_identity", "build", "check", "find",
+           "machine", "prepare_restore", "restore_config", "seed_message", "state_key"]
