@@ -103,16 +103,17 @@ class Lab:
 
         method = self._boot_method(name, image)
         saved = self._saved_state(image, backend) if method == "restore" else None
-        seed_channel = None
+        seed_port = None
         with step(f"preparing {name} boot media") as s:
             seed = write_seed_cpio(self.dir / "seed.cpio", client_key.public_line + "\n",
                                    host_key.private, host_key.public, hostname=f"dunelab-{spec.name}")
             if saved is not None:
                 from .backends import bochs_state
 
-                seed_channel = bochs_state.SeedChannel()
-                restore = bochs_state.prepare_restore(saved, self.dir, image.rawdisk, seed_channel.port)
-                media = backends.BootMedia(kernel=image.kernel, initrd=image.initrd, restore=restore)
+                seed_port = pick_free_port()
+                restore = bochs_state.prepare_restore(saved, self.dir, image.rawdisk)
+                media = backends.BootMedia(kernel=image.kernel, initrd=image.initrd, restore=restore,
+                                           seed_port=seed_port)
             elif backend.image_form == "disk":
                 initrd = boot_initrd(image, seed, self.dir / "initrd.img")
                 media = backends.BootMedia(kernel=image.kernel, initrd=initrd, disk=self._overlay(image.disk))
@@ -138,20 +139,18 @@ class Lab:
             "lab_file": str(spec.source), "argv": plan.argv,
         })
         try:
-            if seed_channel is not None:
+            if seed_port is not None:
                 from .backends import bochs_state
 
-                seed_channel.accept(lambda: vmproc.alive(ref), 120)
-                seed_channel.send(bochs_state.seed_message(seed.read_bytes()))
-            self._wait_for_ssh(ref, popen, emu_log, started)
+                with step(f"restoring {spec.name} and sending its seed"):
+                    bochs_state.send_seed(seed_port, bochs_state.seed_message(seed.read_bytes()),
+                                          lambda: vmproc.alive(ref), spec.boot_timeout)
+            self._wait_for_ssh(ref, popen, emu_log, started, ready=seed_port is not None)
         except BaseException:
             # Ctrl-C, a timeout or any error: never leave the emulator behind.
             vmproc.kill(ref, popen=popen)
             self._clear_state()
             raise
-        finally:
-            if seed_channel is not None:
-                seed_channel.close()
         boot = time.time() - started
         st = self.state() or {}
         st["boot_seconds"] = round(boot, 1)
@@ -175,7 +174,7 @@ class Lab:
         """The Bochs saved state of this image and machine, made now if there is none yet."""
         from .backends import bochs_state
 
-        cmdline = backend.cmdline(self.spec, f"dunelab.seed={bochs_state.SEED_TTY}")
+        cmdline = backend.cmdline(self.spec, bochs_state.SEED_ARG)
         ident = bochs_state.bochs_identity()
         key = bochs_state.state_key(image.key, bochs_state.machine(self.spec, cmdline), ident)
         saved = bochs_state.find(image, key)
@@ -220,7 +219,9 @@ class Lab:
             os.replace(self.console_log, self.console_log.with_suffix(".log.prev"))
         self.console_log.touch()
 
-    def _wait_for_ssh(self, ref: vmproc.ProcessRef, popen, emu_log: Path, started: float) -> None:
+    def _wait_for_ssh(self, ref: vmproc.ProcessRef, popen, emu_log: Path, started: float,
+                      ready: bool = False) -> None:
+        """Poll until SSH answers; `ready`: the guest already said sshd is up (restored guests)."""
         chan = self.channel()
         deadline = started + self.spec.boot_timeout
         with step(f"booting {self.spec.name} until SSH answers") as s:
@@ -244,7 +245,7 @@ class Lab:
                 # only try SSH once sshd said so; images that do not print the mark are tried every
                 # 20 s in the second half of the boot timeout.
                 late = now - started > self.spec.boot_timeout / 2
-                if SSH_READY_MARK in console or (late and now - last_try > 20):
+                if ready or SSH_READY_MARK in console or (late and now - last_try > 20):
                     last_try = now
                     try:
                         if chan.try_connect() is None:
@@ -307,7 +308,8 @@ class Lab:
                     "console_log": st.get("console_log")}
         return {"lab": self.spec.name, "state": "up", "backend": st["backend"], "pid": ref.pid,
                 "ssh": f"127.0.0.1:{st['ssh_port']}", "uptime_s": round(time.time() - st["started_at"]),
-                "boot_seconds": st.get("boot_seconds"), "guest_has_vmx": st.get("guest_has_vmx"),
+                "boot_seconds": st.get("boot_seconds"), "boot_method": st.get("boot_method"),
+                "guest_has_vmx": st.get("guest_has_vmx"),
                 "kernel": st.get("kernel_release"), "console_log": st.get("console_log")}
 
     def booted_image(self):

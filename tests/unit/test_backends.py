@@ -90,3 +90,35 @@ def test_vmx_capability_flags():
 def test_check_host_names_the_cause(backend, info, message):
     with pytest.raises(HostError, match=message):
         get(backend).check_host(info)
+
+
+def test_bochs_root_disk_and_seed_port(tmp_path):
+    media = dataclasses.replace(MEDIA, rawdisk=Path("/img/disk.img"), seed_port=4444)
+    rc = get("bochs").plan(spec(), media, 10022, tmp_path).files[tmp_path / "bochsrc"]
+    # volatile: the cached disk is never written by a guest
+    assert "ata0-slave: type=disk, path=/img/disk.img, mode=volatile" in rc
+    assert "com2: enabled=1, mode=socket-client, dev=127.0.0.1:4444" in rc
+    cmdline = get("bochs").cmdline(spec(kernel_cmdline="quiet"), "dunelab.seed=ttyS1")
+    assert "dunelab.root=/dev/sda dunelab.overlay" in cmdline and cmdline.endswith("dunelab.seed=ttyS1 quiet")
+
+
+def test_bochs_without_seed_port_has_no_com2(tmp_path):
+    rc = get("bochs").plan(spec(), MEDIA, 10022, tmp_path).files[tmp_path / "bochsrc"]
+    assert "com2" not in rc and "ata0-slave" not in rc
+
+
+def test_bochs_restore_plan(tmp_path):
+    media = BootMedia(kernel=Path("/k"), initrd=Path("/i"), restore=tmp_path / "restore")
+    plan = get("bochs").plan(spec(), media, 10022, tmp_path)
+    a = plan.argv
+    assert a[a.index("-r") + 1] == str(tmp_path / "restore")
+    assert a[a.index("-f") + 1] == str(tmp_path / "restore" / "config")
+    assert tmp_path / "bochsrc" not in plan.files  # the state folder's config describes the machine
+    assert plan.files[tmp_path / "slirp.conf"].splitlines()[1] == "hostfwd = tcp:127.0.0.1:10022-:22"
+
+
+def test_bochs_lab_boot_option(tmp_path):
+    assert load_lab("default").bochs_boot == "restore"
+    p = tmp_path / "l.yaml"
+    p.write_text("name: x\nbochs: {boot: cold}\n")
+    assert load_lab(p).bochs_boot == "cold"

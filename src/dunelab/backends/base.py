@@ -27,7 +27,7 @@ class BootMedia:
     disk: Path | None = None     # per-lab qcow2 overlay (disk-form backends)
     iso: Path | None = None      # bootable ISO (Bochs)
     rawdisk: Path | None = None  # the image's raw ext4 disk, attached read-only (Bochs: overlay root)
-    seed_port: int | None = None  # TCP port com2 connects to (Bochs guests that get their seed there)
+    seed_port: int | None = None  # host port forwarded to a restored guest's seed port (Bochs)
     restore: Path | None = None  # a saved-state folder to restore instead of booting (Bochs)
 
 

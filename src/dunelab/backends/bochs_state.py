@@ -1,12 +1,14 @@
 """Bochs saved states: boot an image once, save the machine, and restore it on every `up`.
 
 A cold Bochs boot spends minutes in the BIOS, the XZ decompressor and the kernel's init at emulated
-speed. Instead, the first `up` of an image boots it with ``dunelab.seed=ttyS1``: the guest comes up
-(network configured, Debian userland mounted) and then waits, before starting sshd, for its lab's
-identity on the second serial port. There the machine is saved (Bochs' save/restore, driven over
-its VNC server, see rfb.py). Every later `up` restores that state and sends the lab's seed over
-com2 -- SSH keys, hostname, the host's clock and fresh entropy (the restored kernel's RNG is the
-same in every copy) -- and the guest starts sshd.
+speed. Instead, the first `up` of an image boots it with ``dunelab.seed=tcp:2323``: the guest comes
+up (network configured, Debian userland mounted) and then waits, before starting sshd, for its
+lab's identity on TCP port 2323. There the machine is saved (Bochs' save/restore, driven over its
+VNC server, see rfb.py). Every later `up` restores that state and sends the lab's seed through a
+slirp port forward -- SSH keys, hostname, the host's clock and fresh entropy (the restored kernel's
+RNG is the same in every copy) -- and the guest starts sshd and answers "dunelab: sshd up".
+(A serial port would be the obvious channel, but Bochs 2.7's restored UARTs do not deliver what
+its socket mode receives to the guest: measured, see the README.)
 
 A saved state is an entry of the content-addressed image cache, ``bochs-state-<key16>/``. Its key
 covers everything the saved machine depends on: the image key (kernel, initramfs, disk, guest
@@ -41,14 +43,16 @@ from ..progress import step
 from .rfb import RfbClient, listening_ports
 
 FORMAT = "dunelab-bochs-state-v1"
-SEED_TTY = "ttyS1"                                   # com2 in the guest
-WAITING_MARK = f"dunelab: waiting for the seed on {SEED_TTY}"
+GUEST_SEED_PORT = 2323                               # guest TCP port seed-receive listens on
+SEED_ARG = f"dunelab.seed=tcp:{GUEST_SEED_PORT}"
+WAITING_MARK = f"dunelab: waiting for the seed on tcp:{GUEST_SEED_PORT}"
+READY = "dunelab: sshd up"
 BOCHS_FILES = (Path("/usr/bin/bochs-bin"), Path("/usr/share/bochs/BIOS-bochs-latest"),
                Path("/usr/share/bochs/VGABIOS-lgpl-latest"))
 # The builder sources a saved state depends on besides the image (which covers the guest scripts).
 SOURCES = ("bochs.py", "bochs_state.py", "rfb.py")
 # Files Bochs writes into a state folder that must be there for a restore.
-REQUIRED = ("config", "memory.ram", "cpu0", "pc_system", "serial")
+REQUIRED = ("config", "memory.ram", "cpu0", "pc_system", "e1000")
 
 
 @dataclass(frozen=True)
@@ -154,39 +158,37 @@ def _locked() -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-# ---- the seed channel (com2) ----------------------------------------------------------------------
-class SeedChannel:
-    """A TCP listener Bochs' com2 connects to (mode=socket-client) when it starts."""
-
-    def __init__(self) -> None:
-        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(1)
-        self.port = self.server.getsockname()[1]
-        self.conn: socket.socket | None = None
-
-    def accept(self, alive, timeout: float) -> None:
-        """Wait for Bochs to connect; `alive()` false means the emulator died first."""
-        self.server.settimeout(0.5)
-        deadline = time.monotonic() + timeout
-        while self.conn is None:
-            try:
-                self.conn, _ = self.server.accept()
-            except TimeoutError:
-                if not alive():
-                    raise StepError("boot", "the emulator exited before connecting its com2 port") from None
-                if time.monotonic() > deadline:
-                    raise StepError("boot", f"Bochs did not connect com2 within {timeout:.0f}s") from None
-
-    def send(self, data: bytes) -> None:
-        assert self.conn is not None
-        self.conn.sendall(data)
-
-    def close(self) -> None:
-        for s in (self.conn, self.server):
-            if s is not None:
-                with contextlib.suppress(OSError):
-                    s.close()
+# ---- the seed ------------------------------------------------------------------------------------
+def send_seed(port: int, message: bytes, alive, timeout: float) -> None:
+    """Connect to the guest's seed port through slirp, send the seed, wait for "sshd up".
+    `alive()` false means the emulator died; the guest's own failure line is reported as is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not alive():
+            raise StepError("boot", "the emulator exited before the guest took its seed")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+                conn.sendall(message)
+                conn.settimeout(1.0)
+                reply = b""
+                while time.monotonic() < deadline and alive():
+                    try:
+                        chunk = conn.recv(4096)
+                    except TimeoutError:
+                        continue
+                    if not chunk:
+                        break
+                    reply += chunk
+                    text = reply.decode(errors="replace")
+                    if READY in text:
+                        return
+                    if "seed failed" in text or "sshd failed" in text:
+                        raise StepError("boot", f"the guest refused its seed: {text.strip()[-200:]}")
+        except OSError:
+            pass             # slirp not listening yet, or the guest reset the connection: retry
+        if time.monotonic() > deadline:
+            raise StepError("boot", f"the restored guest did not take its seed within {timeout:.0f}s")
+        time.sleep(0.5)
 
 
 def seed_message(seed_cpio: bytes, now: float | None = None, entropy: bytes | None = None) -> bytes:
@@ -199,10 +201,9 @@ def seed_message(seed_cpio: bytes, now: float | None = None, entropy: bytes | No
 
 
 # ---- restoring ------------------------------------------------------------------------------------
-def restore_config(saved_config: str, build_dir: str, entry: Path, lab: dict[str, Path], rawdisk: Path,
-                   seed_port: int) -> str:
-    """The state's Bochs config with the lab's files: console, slirp script, log, com2 port; the
-    ISO and disk of the cache. Every path that names the build directory must be one we map."""
+def restore_config(saved_config: str, build_dir: str, entry: Path, lab: dict[str, Path], rawdisk: Path) -> str:
+    """The state's Bochs config with the lab's files: console, slirp script (its port forwards),
+    log; the ISO and disk of the cache. Every path naming the build directory must be one we map."""
     text = saved_config
     for name, new in lab.items():                    # console.log, slirp.conf, bochs.log
         old = f"{build_dir}/{name}"
@@ -213,17 +214,13 @@ def restore_config(saved_config: str, build_dir: str, entry: Path, lab: dict[str
     text, n = re.subn(r'(ata0-slave: type=disk, path=")[^"]*(")', rf"\g<1>{rawdisk}\g<2>", text)
     if n != 1:
         raise StepError("restore", "the saved Bochs config has no ata0-slave disk; rebuild the state")
-    text, n = re.subn(r'(com2: enabled=true, mode=socket-client, dev=")[^"]*(")', rf"\g<1>127.0.0.1:{seed_port}\g<2>",
-                      text)
-    if n != 1:
-        raise StepError("restore", "the saved Bochs config has no com2 socket; rebuild the state")
     if build_dir in text:
         line = next(ln for ln in text.splitlines() if build_dir in ln)
         raise StepError("restore", f"the saved Bochs config still names the build directory: {line.strip()}")
     return text
 
 
-def prepare_restore(saved: SavedState, lab_dir: Path, rawdisk: Path, seed_port: int) -> Path:
+def prepare_restore(saved: SavedState, lab_dir: Path, rawdisk: Path) -> Path:
     """A per-lab state folder: links to the cached files and the lab's own config. Bochs only
     reads a state folder, so one cached state serves every lab."""
     rdir = lab_dir / "restore"
@@ -233,7 +230,7 @@ def prepare_restore(saved: SavedState, lab_dir: Path, rawdisk: Path, seed_port: 
         if f.name != "config":
             (rdir / f.name).symlink_to(f)
     config = restore_config((saved.state / "config").read_text(), saved.manifest["build_dir"], saved.dir,
-                            {n: lab_dir / n for n in ("console.log", "slirp.conf", "bochs.log")}, rawdisk, seed_port)
+                            {n: lab_dir / n for n in ("console.log", "slirp.conf", "bochs.log")}, rawdisk)
     (rdir / "config").write_text(config)
     return rdir
 
@@ -270,31 +267,25 @@ def _owner_alive(tmp: Path) -> bool:
 
 def _build_in(tmp, final, image, spec, backend, cmdline, key, ident, timeout, BootMedia, make_iso) -> SavedState:
     iso = make_iso(image.kernel, image.initrd, cmdline, tmp / "boot.iso")
-    seed = SeedChannel()
     console = tmp / "console.log"
     console.touch()
+    media = BootMedia(kernel=image.kernel, initrd=image.initrd, iso=iso, rawdisk=image.rawdisk)
+    plan = backend.plan(spec, media, 0, tmp)
+    for f, text in plan.files.items():
+        f.write_text(text)
+    t0 = time.monotonic()
+    popen, ref = vmproc.spawn(plan.argv, tmp / "bochs.out", cwd=tmp)
     try:
-        media = BootMedia(kernel=image.kernel, initrd=image.initrd, iso=iso, rawdisk=image.rawdisk,
-                          seed_port=seed.port)
-        plan = backend.plan(spec, media, 0, tmp)
-        for f, text in plan.files.items():
-            f.write_text(text)
-        t0 = time.monotonic()
-        popen, ref = vmproc.spawn(plan.argv, tmp / "bochs.out", cwd=tmp)
-        try:
-            with step(f"first boot of {image.name} for its Bochs saved state (once per image)") as s:
-                seed.accept(lambda: vmproc.alive(ref), 60)
-                _wait_for(console, WAITING_MARK, ref, timeout, t0, s)
-                boot_seconds = time.monotonic() - t0
-                time.sleep(2)        # let the guest settle into its blocking read
-                s.update("saving the machine")
-                t1 = time.monotonic()
-                _save(ref, popen, tmp)
-                save_seconds = time.monotonic() - t1
-        finally:
-            vmproc.kill(ref, popen=popen)
+        with step(f"first boot of {image.name} for its Bochs saved state (once per image)") as s:
+            _wait_for(console, WAITING_MARK, ref, timeout, t0, s)
+            boot_seconds = time.monotonic() - t0
+            time.sleep(3)        # let the guest settle into nc's blocking accept
+            s.update("saving the machine")
+            t1 = time.monotonic()
+            _save(ref, popen, tmp)
+            save_seconds = time.monotonic() - t1
     finally:
-        seed.close()
+        vmproc.kill(ref, popen=popen)
     missing = [f for f in REQUIRED if not (tmp / "state" / f).exists()]
     if missing:
         raise StepError("saved state", f"Bochs saved no {', '.join(missing)} (log: {tmp / 'bochs.log'})")
@@ -384,5 +375,5 @@ def remove(key: str) -> None:
         shutil.rmtree(d)
 
 
-__all__ = ["FORMAT", "SavedState", "SeedChannel", "bochs_identity", "build", "check", "find",
-           "machine", "prepare_restore", "restore_config", "seed_message", "state_key"]
+__all__ = ["FORMAT", "SEED_ARG", "SavedState", "bochs_identity", "build", "check", "find", "machine",
+           "prepare_restore", "restore_config", "seed_message", "send_seed", "state_key"]

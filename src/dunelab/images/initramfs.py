@@ -241,6 +241,8 @@ def populate(recipe: Recipe, rootfs: Path, stage: Path, log: Path, image_key: st
     _guest("rc.boot", stage / "etc/dunelab/rc.boot", 0o755)
     _guest("rc.shutdown", stage / "etc/dunelab/rc.shutdown", 0o755)
     _guest("seed-install", stage / "etc/dunelab/seed-install", 0o755)
+    _guest("seed-receive", stage / "etc/dunelab/seed-receive", 0o755)
+    _guest("start-sshd", stage / "etc/dunelab/start-sshd", 0o755)
     _guest("sshd_config", stage / "etc/ssh/sshd_config", 0o644)
     _guest("passwd", stage / "etc/passwd", 0o644)
     _guest("group", stage / "etc/group", 0o644)
