@@ -145,7 +145,9 @@ class Lab:
                 with step(f"restoring {spec.name} and sending its seed"):
                     bochs_state.send_seed(seed_port, bochs_state.seed_message(seed.read_bytes()),
                                           lambda: vmproc.alive(ref), spec.boot_timeout)
-            self._wait_for_ssh(ref, popen, emu_log, started, ready=seed_port is not None)
+                self._wait_for_ssh(ref, popen, emu_log, started, ready=True)
+            else:
+                self._wait_for_ssh(ref, popen, emu_log, started)
         except BaseException:
             # Ctrl-C, a timeout or any error: never leave the emulator behind.
             vmproc.kill(ref, popen=popen)

@@ -97,14 +97,16 @@ def test_bochs_root_disk_and_seed_port(tmp_path):
     rc = get("bochs").plan(spec(), media, 10022, tmp_path).files[tmp_path / "bochsrc"]
     # volatile: the cached disk is never written by a guest
     assert "ata0-slave: type=disk, path=/img/disk.img, mode=volatile" in rc
-    assert "com2: enabled=1, mode=socket-client, dev=127.0.0.1:4444" in rc
-    cmdline = get("bochs").cmdline(spec(kernel_cmdline="quiet"), "dunelab.seed=ttyS1")
-    assert "dunelab.root=/dev/sda dunelab.overlay" in cmdline and cmdline.endswith("dunelab.seed=ttyS1 quiet")
+    slirp = get("bochs").plan(spec(), media, 10022, tmp_path).files[tmp_path / "slirp.conf"].splitlines()
+    assert slirp[1:] == ["hostfwd = tcp:127.0.0.1:10022-:22", "hostfwd = tcp:127.0.0.1:4444-:2323"]
+    cmdline = get("bochs").cmdline(spec(kernel_cmdline="quiet"), "dunelab.seed=tcp:2323")
+    assert "dunelab.root=/dev/sda dunelab.overlay" in cmdline and cmdline.endswith("dunelab.seed=tcp:2323 quiet")
 
 
-def test_bochs_without_seed_port_has_no_com2(tmp_path):
-    rc = get("bochs").plan(spec(), MEDIA, 10022, tmp_path).files[tmp_path / "bochsrc"]
-    assert "com2" not in rc and "ata0-slave" not in rc
+def test_bochs_without_raw_disk_has_no_second_drive(tmp_path):
+    plan = get("bochs").plan(spec(), MEDIA, 10022, tmp_path)
+    assert "ata0-slave" not in plan.files[tmp_path / "bochsrc"]
+    assert "2323" not in plan.files[tmp_path / "slirp.conf"]
 
 
 def test_bochs_restore_plan(tmp_path):

@@ -21,35 +21,34 @@ display_library: rfb, options="timeout=0"
 ata0-master: type=cdrom, path="{BUILD}/boot.iso", status=inserted, model="Generic 1234", biosdetect=auto
 ata0-slave: type=disk, path="/cache/bookworm-1/disk.img", mode=volatile, cylinders=0, heads=0, spt=0
 com1: enabled=true, mode=file, dev="{BUILD}/console.log"
-com2: enabled=true, mode=socket-client, dev="127.0.0.1:40001"
-e1000: card=0, enabled=true, mac=52:54:00:12:34:56, ethmod=slirp, ethdev="xl0", script="{BUILD}/slirp.conf", bootrom=none
+com2: enabled=false
+e1000: card=0, enabled=true, mac=52:54:00:12:34:56, ethmod=slirp, ethdev="xl0", script="{BUILD}/slirp.conf"
 log: {BUILD}/bochs.log
 """
 LAB = {n: Path("/labs/x") / n for n in ("console.log", "slirp.conf", "bochs.log")}
 
 
 def test_restore_config_maps_every_build_path():
-    text = bs.restore_config(SAVED_CONFIG, BUILD, Path("/cache/bochs-state-ab"), LAB, Path("/cache/bookworm-2/disk.img"))
-                             5555)
+    text = bs.restore_config(SAVED_CONFIG, BUILD, Path("/cache/bochs-state-ab"), LAB,
+                             Path("/cache/bookworm-2/disk.img"))
     assert BUILD not in text
     assert 'path="/cache/bochs-state-ab/boot.iso"' in text
     assert 'ata0-slave: type=disk, path="/cache/bookworm-2/disk.img", mode=volatile' in text
     assert 'dev="/labs/x/console.log"' in text and 'script="/labs/x/slirp.conf"' in text
     assert "log: /labs/x/bochs.log" in text
-    assert 'com2: enabled=true, mode=socket-client, dev="127.0.0.1:5555"' in text
 
 
-@pytest.mark.parametrize("drop", ["com2:", "ata0-slave:", "com1:"])
+@pytest.mark.parametrize("drop", ["e1000:", "ata0-slave:", "com1:"])
 def test_restore_config_refuses_an_unexpected_config(drop):
     config = "\n".join(ln for ln in SAVED_CONFIG.splitlines() if not ln.startswith(drop))
     with pytest.raises(StepError):
-        bs.restore_config(config, BUILD, Path("/e"), LAB, Path("/d.img"), 1)
+        bs.restore_config(config, BUILD, Path("/e"), LAB, Path("/d.img"))
 
 
 def test_restore_config_refuses_an_unmapped_build_path():
     config = SAVED_CONFIG + f'parport1: enabled=true, file="{BUILD}/lpt.out"\n'
     with pytest.raises(StepError, match="still names the build directory"):
-        bs.restore_config(config, BUILD, Path("/e"), LAB, Path("/d.img"), 1)
+        bs.restore_config(config, BUILD, Path("/e"), LAB, Path("/d.img"))
 
 
 def test_seed_message_round_trip():
@@ -134,9 +133,58 @@ def test_prepare_restore_links_the_cache_and_writes_the_lab_config(tmp_path):
     (saved.state / "config").write_text(SAVED_CONFIG)
     saved = dataclasses.replace(saved, manifest={**saved.manifest, "build_dir": BUILD})
     lab = tmp_path / "lab"
-    rdir = bs.prepare_restore(saved, lab, Path("/img/disk.img"), 6000)
+    rdir = bs.prepare_restore(saved, lab, Path("/img/disk.img"))
     assert (rdir / "memory.ram").is_symlink() and (rdir / "memory.ram").resolve() == saved.state / "memory.ram"
     config = (rdir / "config").read_text()
     assert not (rdir / "config").is_symlink()
-    assert f'dev="{lab}/console.log"' in config and 'dev="127.0.0.1:6000"' in config
+    assert f'dev="{lab}/console.log"' in config and f'script="{lab}/slirp.conf"' in config
     assert (saved.state / "config").read_text() == SAVED_CONFIG     # the cache is never edited
+
+
+def test_send_seed_waits_for_sshd_up():
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    got = []
+
+    def guest():
+        conn, _ = srv.accept()
+        data = b""
+        while not data.endswith(b"end\n"):
+            data += conn.recv(4096)
+        got.append(data)
+        conn.sendall(b"dunelab: sshd up\n")
+        conn.close()
+
+    t = threading.Thread(target=guest)
+    t.start()
+    bs.send_seed(srv.getsockname()[1], bs.seed_message(b"cpio"), lambda: True, 10)
+    t.join()
+    assert got and b"dunelab-seed 1" in got[0]
+
+
+def test_send_seed_reports_the_guests_refusal():
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def guest():
+        conn, _ = srv.accept()
+        conn.recv(65536)
+        conn.sendall(b"dunelab: seed failed: checksum mismatch\n")
+        conn.close()
+
+    threading.Thread(target=guest, daemon=True).start()
+    with pytest.raises(StepError, match="checksum mismatch"):
+        bs.send_seed(srv.getsockname()[1], bs.seed_message(b"cpio"), lambda: True, 10)
+
+
+def test_send_seed_stops_when_the_emulator_dies():
+    with pytest.raises(StepError, match="emulator exited"):
+        bs.send_seed(1, b"x", lambda: False, 10)
