@@ -46,8 +46,9 @@ LAB_SCHEMA = {
         "cpu_model": Field(str, default="corei7_skylake_x"),
         "ips": Field(int, default=40_000_000, minimum=1_000_000,
                      doc="emulated instructions per second (timer calibration)"),
-        "boot": Field(str, default="restore", choices=("restore", "cold"),
-                      doc="restore: a saved state of this image's first boot (seconds); cold: boot every time"),
+        # cold until a restored guest reaches SSH: see README "How a Bochs lab starts"
+        "boot": Field(str, default="cold", choices=("restore", "cold"),
+                      doc="cold: boot from the ISO every time; restore: a saved state of the image's first boot"),
     }),
     "qemu": Field(dict, fields={
         "extra_args": Field(list, default=[], items=Field(str)),

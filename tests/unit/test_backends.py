@@ -120,7 +120,7 @@ def test_bochs_restore_plan(tmp_path):
 
 
 def test_bochs_lab_boot_option(tmp_path):
-    assert load_lab("default").bochs_boot == "restore"
+    assert load_lab("default").bochs_boot == "cold"
     p = tmp_path / "l.yaml"
-    p.write_text("name: x\nbochs: {boot: cold}\n")
-    assert load_lab(p).bochs_boot == "cold"
+    p.write_text("name: x\nbochs: {boot: restore}\n")
+    assert load_lab(p).bochs_boot == "restore"
