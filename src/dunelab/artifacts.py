@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import PROJECT_ROOT, paths
@@ -21,6 +21,7 @@ from .errors import StepError
 from .progress import step
 
 SOURCES = ("src/kmod", "src/libdune")
+SCENARIO_SKIP_DIRS = {"build", ".fetched", "__pycache__", ".git"}
 _SKIP_DIRS = {"build", ".git", "__pycache__"}
 _SOURCE_SUFFIXES = {".c", ".h", ".S", ".in", ".conf", ".lds", ".sh"}
 _SOURCE_NAMES = {"Makefile", "Kbuild", "dkms.conf"}
@@ -38,6 +39,10 @@ class Artifacts:
     guest_tests: list[Path]     # programs that must print PASS and exit 0 in a Dune-capable guest
     hostile_tests: list[Path]   # programs that must end with a clear non-zero status, host unharmed
     payloads: list[Path]        # plain programs the guest tests load and run in ring 3 (not Dune programs)
+    # scenario name -> its built programs (scenarios with `build: make`); a scenario whose build
+    # failed is in build_errors instead, with the log's tail, and its rows fail with that reason
+    scenario_programs: dict[str, list[Path]] = field(default_factory=dict)
+    build_errors: dict[str, str] = field(default_factory=dict)
 
 
 def _source_files(root: Path) -> list[Path]:
@@ -51,11 +56,24 @@ def _source_files(root: Path) -> list[Path]:
     return files
 
 
-def source_key(image_key: str) -> str:
+def _scenario_files(root: Path) -> list[Path]:
+    """Every file of a scenario directory (sources, patches, scripts, data), build outputs excluded."""
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SCENARIO_SKIP_DIRS)
+        files += [Path(dirpath) / n for n in sorted(filenames)]
+    return files
+
+
+def source_key(image_key: str, scenarios: list[Path] | None = None) -> str:
     h = hashlib.sha256(f"image {image_key}\n".encode())
     for rel in SOURCES:
         for f in _source_files(PROJECT_ROOT / rel):
             h.update(f"{f.relative_to(PROJECT_ROOT)}\n".encode())
+            h.update(hashlib.sha256(f.read_bytes()).digest())
+    for d in sorted(scenarios or []):
+        for f in _scenario_files(d):
+            h.update(f"{f.relative_to(d.parent)}\n".encode())
             h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()
 
@@ -72,9 +90,38 @@ def _chroot_make(rootfs: Path, args: list[str], log: Path) -> None:
         raise StepError("build", f"`make {' '.join(args)}` failed in the image rootfs; log {log}:\n{tail}")
 
 
-def build_artifacts(image, force: bool = False) -> Artifacts:
-    """Build (or reuse) dune.ko, libdune and its test programs for `image` (a dunelab.images.Image)."""
-    key = source_key(image.key)
+def _build_scenario(rootfs: Path, work: Path, inside: Path, src: Path, out: Path, log: Path) -> None:
+    """`make all` of one scenario in the image rootfs, against the staged libdune; a `fetch` script in
+    the scenario runs first, on the host, to download what the chroot cannot (no network there)."""
+    name = src.name
+    shutil.copytree(src, work / "scenarios" / name, ignore=shutil.ignore_patterns(*SCENARIO_SKIP_DIRS))
+    fetch = src / "fetch"
+    if fetch.is_file() and os.access(fetch, os.X_OK):
+        downloads = paths.home() / "cache" / "downloads"
+        downloads.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as f:
+            f.write(f"$ {fetch} {work / 'scenarios' / name}\n")
+            f.flush()
+            r = subprocess.run([str(fetch), str(work / "scenarios" / name)], stdout=f, stderr=subprocess.STDOUT,
+                               env={**os.environ, "DUNELAB_DOWNLOADS": str(downloads)}, cwd=src)
+        if r.returncode != 0:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+            raise StepError("build", f"scenarios/{name}/fetch failed; log {log}:\n{tail}")
+    _chroot_make(rootfs, ["-C", f"{inside}/scenarios/{name}", "all", f"O={inside}/scenario-out/{name}",
+                          f"DUNE_PREFIX={inside}/stage/usr/local"], log)
+    built = work / "scenario-out" / name
+    out.mkdir(parents=True, exist_ok=True)
+    if built.is_dir():
+        for p in sorted(built.iterdir()):
+            if p.is_file() and os.access(p, os.X_OK):
+                shutil.copy2(p, out / p.name)
+
+
+def build_artifacts(image, force: bool = False, scenarios: list[Path] | None = None) -> Artifacts:
+    """Build (or reuse) dune.ko, libdune, its test programs and the `build: make` scenarios in
+    `scenarios` (their directories) for `image` (a dunelab.images.Image)."""
+    scenarios = sorted(scenarios or [])
+    key = source_key(image.key, scenarios)
     out = paths.home() / "build" / f"{image.name}-{key[:16]}"
     if (out / ".complete").exists() and not force:
         return _collect(out, key)
@@ -107,6 +154,14 @@ def build_artifacts(image, force: bool = False) -> Artifacts:
                 src = work / "src/libdune/build/tests" / kind
                 if src.is_dir():
                     shutil.copytree(src, tmp_out / "tests" / kind)
+            for d in scenarios:
+                s.update(f"scenario {d.name}")
+                slog = tmp_out / f"build-{d.name}.log"
+                try:
+                    _build_scenario(rootfs, work, inside, d, tmp_out / "scenarios" / d.name, slog)
+                except StepError as e:
+                    (tmp_out / "scenarios").mkdir(exist_ok=True)
+                    (tmp_out / "scenarios" / f"{d.name}.failed").write_text(str(e) + "\n")
             s.update("done", advance=1)
         (tmp_out / ".complete").write_text(key + "\n")
         shutil.rmtree(out, ignore_errors=True)
@@ -121,6 +176,15 @@ def _collect(out: Path, key: str) -> Artifacts:
         d = out / "tests" / kind
         return sorted(p for p in d.iterdir() if p.is_file() and os.access(p, os.X_OK)) if d.is_dir() else []
 
+    scen_dir = out / "scenarios"
+    built: dict[str, list[Path]] = {}
+    errors: dict[str, str] = {}
+    if scen_dir.is_dir():
+        for p in sorted(scen_dir.iterdir()):
+            if p.is_dir():
+                built[p.name] = sorted(x for x in p.iterdir() if x.is_file() and os.access(x, os.X_OK))
+            elif p.suffix == ".failed":
+                errors[p.stem] = p.read_text().strip()
     return Artifacts(dir=out, key=key, kmod=out / "dune.ko", libdune=out / "libdune",
                      guest_tests=programs("guest"), hostile_tests=programs("hostile"),
-                     payloads=programs("payload"))
+                     payloads=programs("payload"), scenario_programs=built, build_errors=errors)

@@ -1,4 +1,4 @@
-"""The `dunelab` command: doctor, image build, up, exec, ssh, provision, down, status, lab run.
+"""The `dunelab` command: doctor, image build, up, exec, ssh, provision, run, report, down, status, lab run.
 
 Errors the user can act on (DunelabError) print as one line and exit 2; SIGTERM and SIGHUP unwind like
 Ctrl-C, so a booting VM is killed on the way out instead of being left behind.
@@ -102,20 +102,64 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_provision(args: argparse.Namespace) -> int:
     from .provisioning import provision
+    from .scenarios import discover
 
     lab = Lab(load_lab(args.lab))
-    art = provision(lab)
+    art = provision(lab, discover())
     console.print(f"Dune installed in lab {lab.spec.name}: dune.ko, libdune, {len(art.guest_tests)} guest tests, "
-                  f"{len(art.hostile_tests)} hostile programs, {len(art.payloads)} ring-3 payloads "
-                  f"(artifacts {art.dir})")
-    return 0
+                  f"{len(art.hostile_tests)} hostile programs, {len(art.payloads)} ring-3 payloads, "
+                  f"scenario programs for {', '.join(art.scenario_programs) or 'none'} (artifacts {art.dir})")
+    for name, err in art.build_errors.items():
+        console.print(f"[red]scenario {name} did not build:[/red] {err}", soft_wrap=True)
+    return 0 if not art.build_errors else 1
+
+
+def _out_dir(args: argparse.Namespace) -> Path | None:
+    return Path(args.out).resolve() if getattr(args, "out", None) else None
 
 
 def cmd_lab_run(args: argparse.Namespace) -> int:
-    from .pipeline import run_lab
+    from .pipeline import plan_for, run_lab
 
-    _, ok = run_lab(load_lab(args.lab), keep_up=args.keep_up)
+    plan = plan_for(args.scenarios, args.group)
+    _, ok = run_lab(load_lab(args.lab), keep_up=args.keep_up, plan=plan, out_dir=_out_dir(args))
     return 0 if ok else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import plan_for, run_scenarios
+    from .scenarios import discover
+
+    if args.list:
+        for s in discover():
+            console.print(f"[bold]{s.name}[/bold]  {s.description}")
+            for r in s.rows:
+                console.print(f"  {r.id:<36} needs {','.join(r.needs) or '-':<9} groups {','.join(r.groups) or '-'}")
+        return 0
+    plan = plan_for(args.scenarios, args.group)
+    lab = Lab(load_lab(args.lab))
+    lab.require_up()
+    _, ok = run_scenarios(lab.spec, plan, out_dir=_out_dir(args))
+    return 0 if ok else 1
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare, to_text
+    from .records import RunRecord
+
+    c = compare(RunRecord.load(Path(args.old)), RunRecord.load(Path(args.new)), threshold=args.threshold / 100)
+    print(to_text(c))
+    return 1 if c.regressions else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .records import RunRecord
+    from .report import render
+
+    record = RunRecord.load(Path(args.dir))
+    files = render(record, Path(args.dir))
+    console.print(f"report: {files.markdown}\nhtml:   {files.html}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,13 +192,32 @@ def build_parser() -> argparse.ArgumentParser:
     lab_cmd("down", cmd_down, "stop the lab's VM")
     run = sub.add_parser("lab", help="whole-lab workflows").add_subparsers(dest="lab_cmd", required=True,
                                                                            metavar="ACTION")
-    r = run.add_parser("run", help="end to end: image, VM, checks, report; then down")
+    r = run.add_parser("run", help="end to end: image, VM, install Dune, every scenario, report; then down")
     r.add_argument("--lab", default="default", help="lab name (labs/NAME.yaml) or path to a lab YAML")
     r.add_argument("--keep-up", action="store_true", help="leave the VM running afterwards")
+    _selection_args(r)
     r.set_defaults(func=cmd_lab_run)
+    sc = lab_cmd("run", cmd_run, "run scenarios on a lab that is up; results and report under results/")
+    _selection_args(sc)
+    sc.add_argument("--list", action="store_true", help="list the scenarios and their rows, run nothing")
+    rep = sub.add_parser("report", help="render report.md and report.html again from a results directory")
+    rep.add_argument("dir", help="a results directory (holds results.json)")
+    rep.set_defaults(func=cmd_report)
+    cmp_ = sub.add_parser("compare", help="every metric of two runs side by side; exit 1 on a regression")
+    cmp_.add_argument("old", help="results directory (or results.json) of the reference run")
+    cmp_.add_argument("new", help="results directory (or results.json) of the run to judge")
+    cmp_.add_argument("--threshold", type=float, default=5.0,
+                      help="percent a median must worsen, beyond its 95%% bootstrap interval (default 5)")
+    cmp_.set_defaults(func=cmd_compare)
     st = lab_cmd("status", cmd_status, "is the lab up, on which backend and port")
     st.add_argument("--json", action="store_true")
     return p
+
+
+def _selection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenarios", nargs="*", metavar="SCENARIO[/ROW]", help="what to run (default: every scenario)")
+    p.add_argument("--group", action="append", default=[], help="only rows in this group (repeatable)")
+    p.add_argument("--out", help="results directory (default: results/LAB-TIMESTAMP)")
 
 
 def _unwind_on_signal(signum, frame):

@@ -314,6 +314,22 @@ class Lab:
                 "guest_has_vmx": st.get("guest_has_vmx"),
                 "kernel": st.get("kernel_release"), "console_log": st.get("console_log")}
 
+    def boot_history(self) -> list[dict]:
+        """Every recorded boot of this lab (boots.jsonl), oldest first; unreadable lines are skipped."""
+        try:
+            lines = (self.dir / "boots.jsonl").read_text().splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and "backend" in row and "boot_seconds" in row:
+                out.append(row)
+        return out
+
     def booted_image(self):
         """The image the running guest booted (the recipe may have changed since)."""
         from .images import Image

@@ -33,6 +33,7 @@ class Field:
     fields: Mapping[str, Field] | None = None       # nested schema, for mappings
     values: Field | None = None                     # value schema for free-keyed mappings
     check: Callable[[Any], str | None] | None = None  # returns a reason when the value is bad
+    optional: bool = False                          # a nested mapping that may be absent (then None)
     doc: str = ""
 
 
@@ -84,7 +85,7 @@ class Validator:
                 if spec.required:
                     self.fail(sub, "is required")
                 out[name] = _copy_default(spec)
-                if spec.kind is dict and spec.fields is not None and out[name] is None:
+                if spec.kind is dict and spec.fields is not None and out[name] is None and not spec.optional:
                     out[name] = self.mapping(spec.fields, {}, sub)
                 continue
             out[name] = self.value(spec, data[name], sub)

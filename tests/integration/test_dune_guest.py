@@ -1,5 +1,7 @@
-"""Dune in the lab guest: the module loads, libdune's programs run in VMX non-root ring 0 with real
-effects, hostile programs end cleanly, the kernel log stays clean and the module unloads.
+"""Dune in the lab guest, beyond what one scenario row can say: the device node, two Dune processes at
+once, the panic backtrace, a clean kernel log, and the module unloading afterwards. libdune's
+self-tests and hostile programs are scenario rows (scenarios/selftest, scenarios/hostile), run by
+test_scenarios.py through `dunelab run`.
 
 Runs only where the guest has VMX (Bochs, or QEMU/KVM with nested VMX); elsewhere it says so.
 """
@@ -14,7 +16,7 @@ import pytest
 
 from dunelab.artifacts import Artifacts
 from dunelab.channel import Channel
-from dunelab.selftest import GUEST_DIR, judge
+from dunelab.scenarios import LIBDUNE_TESTS as GUEST_DIR
 
 pytestmark = [pytest.mark.vm, pytest.mark.dune]
 
@@ -44,24 +46,9 @@ def dune(running_lab) -> DuneGuest:
     return DuneGuest(chan, art, tasks().dmesg_mark(chan.connection))
 
 
-def _names(kind: str) -> list[str]:
-    """Test program names, from the sources so collection needs no build."""
-    from dunelab import PROJECT_ROOT
-
-    return sorted(p.stem for p in (PROJECT_ROOT / "src/libdune/tests" / kind).glob("*.c"))
-
-
 def test_dev_dune_is_misc_233(dune):
     out = dune.chan.run("stat -c '%F %t:%T' /dev/dune", hide=True).stdout.strip()
     assert out == "character special file a:e9"  # misc major 10, minor 233
-
-
-@pytest.mark.parametrize("name", _names("guest"))
-def test_guest_program(dune, name):
-    """Each prints PASS and exits 0; `exitcode` must end with status 42 (exit status propagation)."""
-    r = dune.run(f"{GUEST_DIR}/guest/{name}")
-    out = r.stdout + r.stderr
-    assert judge(name, r.exited, out), f"{name} exited {r.exited}:\n{out[-3000:]}"
 
 
 def test_two_dune_processes_at_once(dune):
@@ -72,22 +59,6 @@ def test_two_dune_processes_at_once(dune):
                       timeout=PROGRAM_TIMEOUT + 60)
     assert r.stdout.strip().endswith("status 0 0"), r.stdout[-3000:]
     assert len(re.findall(r"^PASS\b", r.stdout, re.M)) == 2, r.stdout[-3000:]
-
-
-# The status each hostile program must end with (src/libdune/README.md): 125 = libdune saw an EPT
-# violation or unhandled VM exit, 128 + signal = an unhandled exception in the guest. rowrite needs
-# CR0.WP to fault in the guest; without it the EPT stops the write (125).
-HOSTILE_STATUS = {"triplefault": {125}, "wildcr3": {125}, "ud2": {132}, "int3storm": {133}, "rowrite": {139, 125}}
-
-
-@pytest.mark.parametrize("name", _names("hostile"))
-def test_hostile_program_ends_cleanly(dune, name):
-    r = dune.run(f"{GUEST_DIR}/hostile/{name}", timeout=600)
-    expected = HOSTILE_STATUS.get(name)
-    assert expected is not None, f"hostile/{name}.c has no expected status in HOSTILE_STATUS"
-    assert r.exited in expected, f"{name}: expected status {sorted(expected)}, got {r.exited}\n{r.stdout}{r.stderr}"
-    # The host is still healthy and the module still serves new Dune processes.
-    assert dune.chan.run("true", hide=True).exited == 0
 
 
 def test_panic_prints_a_backtrace(dune):

@@ -59,13 +59,15 @@ def spec(write_yaml):
 
 
 def test_lab_run_builds_the_image_once(builds, spec, monkeypatch, capsys):
-    monkeypatch.setattr(pipeline, "STAGES", [s for s in pipeline.STAGES if s[0] in ("image", "up")])
-    monkeypatch.setattr(pipeline, "plot_boot_history", lambda *a: None)
+    monkeypatch.setattr(pipeline, "LAB_RUN_STAGES", [s for s in pipeline.LAB_RUN_STAGES if s[0] in ("image", "up")])
     out_dir, ok = pipeline.run_lab(spec, keep_up=True)   # keep_up: no `down`, so nothing to kill
     assert ok
     assert builds == [spec.image]
     results = json.loads((out_dir / "results.json").read_text())
     assert [(s["name"], s["status"]) for s in results["stages"]] == [("image", "ok"), ("up", "ok")]
+    assert results["env"]["backend"] == "qemu-tcg" and results["env"]["clock"] == "emulated"
+    assert results["env"]["image_key"] == "cafe"
+    assert (out_dir / "report.html").is_file() and (out_dir / "report.md").is_file()
     assert json.loads(Lab(spec).state_file.read_text())["image_key"] == "cafe"   # up booted the stage's image
     assert capsys.readouterr().err.count(MESSAGE) == 1
 
@@ -76,3 +78,26 @@ def test_up_alone_builds_the_image_itself(builds, spec, capsys):
     assert builds == [spec.image]
     assert json.loads(Lab(spec).state_file.read_text())["image_key"] == "cafe"
     assert capsys.readouterr().err.count(MESSAGE) == 1
+
+
+def test_a_failing_stage_still_writes_results_and_report(builds, spec, monkeypatch):
+    def broken(ctx):
+        raise pipeline.DunelabError("the guest should have VMX and EPT but shows 0/2 CPUs with vmx")
+
+    monkeypatch.setattr(pipeline, "LAB_RUN_STAGES", [("image", pipeline.stage_image), ("up", pipeline.stage_up),
+                                                     ("check-vmx", broken),
+                                                     ("scenarios", lambda ctx: pytest.fail("ran after a failure"))])
+    out_dir, ok = pipeline.run_lab(spec, keep_up=True)
+    assert not ok
+    results = json.loads((out_dir / "results.json").read_text())
+    assert [(s["name"], s["status"]) for s in results["stages"]] == [("image", "ok"), ("up", "ok"),
+                                                                      ("check-vmx", "failed")]
+    assert results["success"] is False
+    assert "0/2 CPUs with vmx" in (out_dir / "report.md").read_text()
+
+
+def test_stage_tables():
+    assert [n for n, _ in pipeline.LAB_RUN_STAGES] == ["image", "up", "check-vmx", "build", "install-dune",
+                                                       "install-scenarios", "scenarios"]
+    assert [n for n, _ in pipeline.RUN_STAGES] == ["attach", "check-vmx", "build", "install-dune",
+                                                   "install-scenarios", "scenarios"]

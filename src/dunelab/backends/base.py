@@ -42,6 +42,9 @@ class Backend(ABC):
     name: ClassVar[str]
     image_form: ClassVar[str]          # "initramfs" or "disk": which image form it boots
     guest_has_vmx: ClassVar[bool]      # can Dune run in its guests?
+    # What a guest TSC tick is: "emulated" (an emulator's tick, never comparable with hardware cycles)
+    # or "hardware". It also picks a scenario's params profile (fewer iterations when emulated).
+    clock: ClassVar[str]
 
     @abstractmethod
     def check_host(self, info: HostInfo) -> None:

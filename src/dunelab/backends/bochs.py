@@ -30,6 +30,7 @@ class BochsBackend(Backend):
     name = "bochs"
     image_form = "initramfs"
     guest_has_vmx = True
+    clock = "emulated"
 
     def check_host(self, info: HostInfo) -> None:
         if not info.tools.get("bochs"):

@@ -49,6 +49,7 @@ class QemuKvmBackend(_QemuBackend):
 
     name = "qemu-kvm"
     guest_has_vmx = True
+    clock = "hardware"
     accel_args = ("-accel", "kvm", "-cpu", "host")
 
     def check_host(self, info: HostInfo) -> None:
@@ -67,4 +68,5 @@ class QemuTcgBackend(_QemuBackend):
 
     name = "qemu-tcg"
     guest_has_vmx = False
+    clock = "emulated"
     accel_args = ("-accel", "tcg", "-cpu", "max")
