@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import backends, hostinfo, paths, vmproc
+from .bootphases import BootWatch
 from .channel import Channel, Endpoint, HostKeyMismatch, pick_free_port, port_is_free
 from .errors import DunelabError, HostError, StepError
 from .labdef import LabSpec
@@ -130,6 +131,7 @@ class Lab:
         emu_log = self.dir / f"{name}.log"
         popen, ref = vmproc.spawn(plan.argv, emu_log, cwd=self.dir)
         started = time.time()
+        watch = BootWatch(self.console_log, ref.pid, started)
         self._save_state({
             "lab": spec.name, "backend": name, "why": why, "process": ref.to_json(), "ssh_port": port,
             "started_at": started, "image_key": image.key, "image_manifest": str(image.manifest),
@@ -145,9 +147,9 @@ class Lab:
                 with step(f"restoring {spec.name} and sending its seed"):
                     bochs_state.send_seed(seed_port, bochs_state.seed_message(seed.read_bytes()),
                                           lambda: vmproc.alive(ref), spec.boot_timeout)
-                self._wait_for_ssh(ref, popen, emu_log, started, ready=True)
+                self._wait_for_ssh(ref, popen, emu_log, started, watch, ready=True)
             else:
-                self._wait_for_ssh(ref, popen, emu_log, started)
+                self._wait_for_ssh(ref, popen, emu_log, started, watch)
         except BaseException:
             # Ctrl-C, a timeout or any error: never leave the emulator behind.
             vmproc.kill(ref, popen=popen)
@@ -157,7 +159,8 @@ class Lab:
         st = self.state() or {}
         st["boot_seconds"] = round(boot, 1)
         self._save_state(st)
-        self._record_boot(name, method, boot, image.key, started)
+        watch.poll()
+        self._record_boot(name, method, boot, image.key, started, watch.record())
         return UpResult(name, why, port, boot)
 
     def _boot_method(self, backend: str, image: Image) -> str:
@@ -187,11 +190,14 @@ class Lab:
             self._record_boot("bochs", "cold-for-state", saved.manifest["boot_seconds"], image.key, time.time())
         return saved
 
-    def _record_boot(self, backend: str, method: str, seconds: float, image_key: str, at: float) -> None:
+    def _record_boot(self, backend: str, method: str, seconds: float, image_key: str, at: float,
+                     extra: dict | None = None) -> None:
+        """One boots.jsonl row; `extra`: the BootWatch fields (load, phases, emulator CPU seconds)."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        row = {"backend": backend, "method": method, "cpus": self.spec.cpus, "boot_seconds": round(seconds, 1),
+               "image_key": image_key, "at": at, **(extra or {})}
         with open(self.dir / "boots.jsonl", "a") as f:
-            f.write(json.dumps({"backend": backend, "method": method, "cpus": self.spec.cpus,
-                                "boot_seconds": round(seconds, 1), "image_key": image_key, "at": at}) + "\n")
+            f.write(json.dumps(row) + "\n")
 
     def _build_image(self) -> Image:
         from .images import build_image, load_recipe
@@ -222,7 +228,7 @@ class Lab:
         self.console_log.touch()
 
     def _wait_for_ssh(self, ref: vmproc.ProcessRef, popen, emu_log: Path, started: float,
-                      ready: bool = False) -> None:
+                      watch: BootWatch | None = None, ready: bool = False) -> None:
         """Poll until SSH answers; `ready`: the guest already said sshd is up (restored guests)."""
         chan = self.channel()
         deadline = started + self.spec.boot_timeout
@@ -230,6 +236,8 @@ class Lab:
             last_try = 0.0
             while True:
                 console = _tail(self.console_log)
+                if watch is not None:
+                    watch.poll()
                 if not vmproc.alive(ref):
                     raise StepError("boot", f"the emulator exited (code {popen.poll()}); "
                                     f"its log: {emu_log}", self.console_log)

@@ -54,6 +54,21 @@ def alive(ref: ProcessRef) -> bool:
     return _start_ticks(ref.pid) == ref.start_ticks
 
 
+def cpu_seconds(pgid: int) -> float:
+    """Host CPU seconds (user + system) used so far by the live members of process group `pgid`:
+    what an emulator costs the host, independent of how many other processes share its cores."""
+    hz = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in group_members(pgid):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])          # utime, stime (fields 14, 15)
+    return total / hz
+
+
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes in process group `pgid`."""
     members = []
