@@ -90,7 +90,7 @@ class Lab:
         port = self._ssh_port()
 
         # Imported here: the image builder pulls in debootstrap logic the other commands never need.
-        from .images import boot_initrd, make_iso, write_seed_cpio
+        from .images import boot_initrd, write_seed_cpio
 
         if image is None:
             image = self._build_image()
@@ -120,9 +120,8 @@ class Lab:
                 media = backends.BootMedia(kernel=image.kernel, initrd=initrd, disk=self._overlay(image.disk))
             else:
                 initrd = boot_initrd(image, seed, self.dir / "initrd.img")
-                s.update("building ISO")
-                iso = make_iso(image.kernel, initrd, backend.cmdline(spec), self.dir / "boot.iso")
-                media = backends.BootMedia(kernel=image.kernel, initrd=initrd, iso=iso, rawdisk=image.rawdisk)
+                s.update(f"{method} boot media")
+                media = bochs_media(image, method, backend.cmdline(spec), initrd, self.dir, spec.memory_mb)
             plan = backend.plan(spec, media, port, self.dir)
             for f, text in plan.files.items():
                 f.write_text(text)
@@ -164,16 +163,14 @@ class Lab:
         return UpResult(name, why, port, boot)
 
     def _boot_method(self, backend: str, image: Image) -> str:
-        """How this boot starts: `restore` (a Bochs saved state), `cold` (Bochs from its ISO) or
-        `direct` (QEMU's -kernel/-initrd); the same word goes into boots.jsonl."""
+        """How this boot starts; the same word goes into boots.jsonl. QEMU: `direct` (-kernel/-initrd).
+        Bochs: the lab's bochs.boot, `direct` (kernel preloaded in RAM), `iso` or `restore`."""
         if backend != "bochs":
             return "direct"
-        if self.spec.bochs_boot == "cold":
-            return "cold"
-        if image.rawdisk is None:
-            raise DunelabError(f"image {image.dir} has no raw disk (built by an older dunelab): "
-                               "`dunelab image build --force`")
-        return "restore"
+        if image.rawdisk is None or image.kernel_ram is None:
+            raise DunelabError(f"image {image.dir} has no raw disk or direct-boot kernel (built by an older "
+                               "dunelab): `dunelab image build --force`")
+        return self.spec.bochs_boot
 
     def _saved_state(self, image: Image, backend):
         """The Bochs saved state of this image and machine, made now if there is none yet."""
@@ -184,7 +181,10 @@ class Lab:
         key = bochs_state.state_key(image.key, bochs_state.machine(self.spec, cmdline), ident)
         saved = bochs_state.find(image, key)
         if saved is None:
-            saved = bochs_state.build(image, self.spec, backend, cmdline, key, ident, self.spec.boot_timeout)
+            def media(work: Path) -> backends.BootMedia:
+                return bochs_media(image, "direct", cmdline, image.initrd, work, self.spec.memory_mb)
+
+            saved = bochs_state.build(image, self.spec, backend, cmdline, media, key, ident, self.spec.boot_timeout)
             info(f"saved Bochs state {saved.dir.name}: first boot {saved.manifest['boot_seconds']}s, "
                  f"save {saved.manifest['save_seconds']}s")
             self._record_boot("bochs", "cold-for-state", saved.manifest["boot_seconds"], image.key, time.time())
@@ -355,6 +355,28 @@ class Lab:
         if not ssh:
             raise HostError("ssh is not installed (apt-get install openssh-client)")
         return [ssh, "-F", str(self.dir / "ssh_config"), self.ssh_alias, *(command or [])]
+
+
+def bochs_media(image: Image, method: str, cmdline: str, initrd: Path, work: Path,
+                memory_mb: int) -> backends.BootMedia:
+    """Bochs boot media for `method`: `direct` writes the low-memory block (kernel setup, command
+    line, long-mode hook, page tables) into `work` and names what Bochs preloads into guest RAM;
+    `iso` builds an isolinux ISO in `work`."""
+    from .images import directboot, make_iso
+
+    if method == "iso":
+        iso = make_iso(image.kernel, initrd, cmdline, work / "boot.iso")
+        return backends.BootMedia(kernel=image.kernel, initrd=initrd, iso=iso, rawdisk=image.rawdisk)
+    if method != "direct":
+        raise ValueError(f"no Bochs boot media for method {method!r}")
+    size = initrd.stat().st_size
+    addr = directboot.initrd_address(image.direct, size, memory_mb)
+    low = work / "lowmem.bin"
+    low.write_bytes(directboot.lowmem(image.kernel, image.boot_hook, image.direct, cmdline, addr, size))
+    ram = (backends.RamImage(low, directboot.SETUP_ADDR), backends.RamImage(image.kernel_ram, image.direct["base"]),
+           backends.RamImage(initrd, addr))
+    return backends.BootMedia(kernel=image.kernel, initrd=initrd, rawdisk=image.rawdisk, ram=ram,
+                              floppy=image.boot_floppy)
 
 
 def _tail(path: Path, size: int = 16384) -> str:

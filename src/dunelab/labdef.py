@@ -46,9 +46,10 @@ LAB_SCHEMA = {
         "cpu_model": Field(str, default="corei7_skylake_x"),
         "ips": Field(int, default=40_000_000, minimum=1_000_000,
                      doc="emulated instructions per second (timer calibration)"),
-        # cold until a restored guest reaches SSH: see README "How a Bochs lab starts"
-        "boot": Field(str, default="cold", choices=("restore", "cold"),
-                      doc="cold: boot from the ISO every time; restore: a saved state of the image's first boot"),
+        # see README "How a Bochs lab starts"
+        "boot": Field(str, default="direct", choices=("direct", "iso", "restore"),
+                      doc="direct: kernel and initrd preloaded in guest RAM, no decompressor; iso: isolinux "
+                          "from a CD-ROM; restore: a saved state of the image's first (direct) boot"),
     }),
     "qemu": Field(dict, fields={
         "extra_args": Field(list, default=[], items=Field(str)),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dunelab.backends import BootMedia, get
+from dunelab.backends import BootMedia, RamImage, get
 from dunelab.errors import HostError
 from dunelab.hostinfo import HostInfo
 from dunelab.labdef import load_lab
@@ -37,7 +37,8 @@ def test_bochs_config(tmp_path):
     assert 'display_library: rfb, options="timeout=0"' in rc
     assert "sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy" in rc
     assert "speaker: enabled=0" in rc
-    assert f"path={MEDIA.iso}" in rc and "boot: cdrom" in rc
+    assert f"ata1-master: type=cdrom, path={MEDIA.iso}" in rc and "boot: cdrom" in rc
+    assert "optramimage" not in rc and "floppya" not in rc
     assert f"com1: enabled=1, mode=file, dev={tmp_path / 'console.log'}" in rc
     assert "slot1=e1000" in rc and "ethmod=slirp" in rc
     assert "ips=40000000" in rc and "clock: sync=slowdown" in rc
@@ -48,9 +49,25 @@ def test_bochs_config(tmp_path):
     assert plan.console_log == tmp_path / "console.log"
 
 
-def test_bochs_needs_iso(tmp_path):
+def test_bochs_needs_iso_or_direct_media(tmp_path):
     with pytest.raises(ValueError):
         get("bochs").plan(spec(), dataclasses.replace(MEDIA, iso=None), 1, tmp_path)
+
+
+def test_bochs_direct_boot_config(tmp_path):
+    ram = (RamImage(Path("/lab/lowmem.bin"), 0x10000), RamImage(Path("/img/kernel.ram"), 0x1000000),
+           RamImage(Path("/lab/initrd.img"), 0x5000000))
+    media = dataclasses.replace(MEDIA, iso=None, ram=ram, floppy=Path("/img/boot-floppy.img"),
+                                rawdisk=Path("/img/disk.img"))
+    rc = get("bochs").plan(spec(), media, 10022, tmp_path).files[tmp_path / "bochsrc"]
+    assert "optramimage1: file=/lab/lowmem.bin, address=0x10000" in rc
+    assert "optramimage2: file=/img/kernel.ram, address=0x1000000" in rc
+    assert "optramimage3: file=/lab/initrd.img, address=0x5000000" in rc
+    # the boot floppy is shared by every lab: Bochs must never write it
+    assert "floppya: type=1_44, 1_44=/img/boot-floppy.img, status=inserted, write_protected=1" in rc
+    assert "boot: floppy" in rc and "cdrom" not in rc
+    journal = tmp_path / "disk.redolog"
+    assert f"ata0-master: type=disk, path=/img/disk.img, mode=volatile, journal={journal}" in rc
 
 
 def test_qemu_tcg_command(tmp_path):
@@ -95,17 +112,19 @@ def test_check_host_names_the_cause(backend, info, message):
 def test_bochs_root_disk_and_seed_port(tmp_path):
     media = dataclasses.replace(MEDIA, rawdisk=Path("/img/disk.img"), seed_port=4444)
     rc = get("bochs").plan(spec(), media, 10022, tmp_path).files[tmp_path / "bochsrc"]
-    # volatile: the cached disk is never written by a guest
-    assert "ata0-slave: type=disk, path=/img/disk.img, mode=volatile" in rc
+    # volatile: the cached disk is never written by a guest; its redolog lives with the lab
+    journal = tmp_path / "disk.redolog"
+    assert f"ata0-master: type=disk, path=/img/disk.img, mode=volatile, journal={journal}" in rc
     slirp = get("bochs").plan(spec(), media, 10022, tmp_path).files[tmp_path / "slirp.conf"].splitlines()
     assert slirp[1:] == ["hostfwd = tcp:127.0.0.1:10022-:22", "hostfwd = tcp:127.0.0.1:4444-:2323"]
     cmdline = get("bochs").cmdline(spec(kernel_cmdline="quiet"), "dunelab.seed=tcp:2323")
-    assert "dunelab.root=/dev/sda dunelab.overlay" in cmdline and cmdline.endswith("dunelab.seed=tcp:2323 quiet")
+    assert "dunelab.root=/dev/sda dunelab.overlay nokaslr" in cmdline
+    assert cmdline.endswith("dunelab.seed=tcp:2323 quiet")
 
 
 def test_bochs_without_raw_disk_has_no_second_drive(tmp_path):
     plan = get("bochs").plan(spec(), MEDIA, 10022, tmp_path)
-    assert "ata0-slave" not in plan.files[tmp_path / "bochsrc"]
+    assert "type=disk" not in plan.files[tmp_path / "bochsrc"]
     assert "2323" not in plan.files[tmp_path / "slirp.conf"]
 
 
@@ -120,7 +139,7 @@ def test_bochs_restore_plan(tmp_path):
 
 
 def test_bochs_lab_boot_option(tmp_path):
-    assert load_lab("default").bochs_boot == "cold"
+    assert load_lab("default").bochs_boot == "direct"
     p = tmp_path / "l.yaml"
     p.write_text("name: x\nbochs: {boot: restore}\n")
     assert load_lab(p).bochs_boot == "restore"

@@ -66,8 +66,9 @@ class SavedState:
         return self.dir / "state"
 
     @property
-    def iso(self) -> Path:
-        return self.dir / "boot.iso"
+    def boot_files(self) -> list[Path]:
+        """The entry's own boot files the saved config names (the ISO or the direct boot's low block)."""
+        return [self.dir / n for n in ENTRY_FILES if (self.dir / n).exists()]
 
 
 def bochs_identity() -> dict:
@@ -140,8 +141,9 @@ def check(saved: SavedState, image) -> None:
         raise DunelabError(f"saved Bochs state {saved.dir} was made from another image than {image.dir} "
                            "(kernel, initramfs or disk differ); remove it and run `dunelab up` again")
     missing = [f for f in REQUIRED if not (saved.state / f).exists()]
-    if missing or not saved.iso.is_file():
-        raise DunelabError(f"saved Bochs state {saved.dir} is incomplete (missing {', '.join(missing) or 'boot.iso'}); "
+    if missing or not saved.boot_files:
+        what = ", ".join(missing) or "its boot files"
+        raise DunelabError(f"saved Bochs state {saved.dir} is incomplete (missing {what}); "
                            "remove it and run `dunelab up` again")
 
 
@@ -201,19 +203,28 @@ def seed_message(seed_cpio: bytes, now: float | None = None, entropy: bytes | No
 
 
 # ---- restoring ------------------------------------------------------------------------------------
+# Files of a state's build directory that become the restoring lab's own (the lab directory's files
+# of the same name); the others a config may name are cache files that publish() moved into the entry.
+LAB_FILES = ("console.log", "slirp.conf", "bochs.log")
+LAB_FILES_OPTIONAL = ("disk.redolog",)
+ENTRY_FILES = ("boot.iso", "lowmem.bin")
+
+
 def restore_config(saved_config: str, build_dir: str, entry: Path, lab: dict[str, Path], rawdisk: Path) -> str:
     """The state's Bochs config with the lab's files: console, slirp script (its port forwards),
-    log; the ISO and disk of the cache. Every path naming the build directory must be one we map."""
+    log, disk redolog; the boot files and disk of the cache. Every path naming the build directory
+    must be one we map."""
     text = saved_config
-    for name, new in lab.items():                    # console.log, slirp.conf, bochs.log
+    for name, new in lab.items():                    # LAB_FILES (+ LAB_FILES_OPTIONAL)
         old = f"{build_dir}/{name}"
-        if old not in text:
+        if old not in text and name not in LAB_FILES_OPTIONAL:
             raise StepError("restore", f"the saved Bochs config does not name {old}; rebuild the state")
         text = text.replace(old, str(new))
-    text = text.replace(f"{build_dir}/boot.iso", str(entry / "boot.iso"))
-    text, n = re.subn(r'(ata0-slave: type=disk, path=")[^"]*(")', rf"\g<1>{rawdisk}\g<2>", text)
+    for name in ENTRY_FILES:
+        text = text.replace(f"{build_dir}/{name}", str(entry / name))
+    text, n = re.subn(r'(ata0-master: type=disk, path=")[^"]*(")', rf"\g<1>{rawdisk}\g<2>", text)
     if n != 1:
-        raise StepError("restore", "the saved Bochs config has no ata0-slave disk; rebuild the state")
+        raise StepError("restore", "the saved Bochs config has no ata0-master disk; rebuild the state")
     if build_dir in text:
         line = next(ln for ln in text.splitlines() if build_dir in ln)
         raise StepError("restore", f"the saved Bochs config still names the build directory: {line.strip()}")
@@ -230,17 +241,15 @@ def prepare_restore(saved: SavedState, lab_dir: Path, rawdisk: Path) -> Path:
         if f.name != "config":
             (rdir / f.name).symlink_to(f)
     config = restore_config((saved.state / "config").read_text(), saved.manifest["build_dir"], saved.dir,
-                            {n: lab_dir / n for n in ("console.log", "slirp.conf", "bochs.log")}, rawdisk)
+                            {n: lab_dir / n for n in LAB_FILES + LAB_FILES_OPTIONAL}, rawdisk)
     (rdir / "config").write_text(config)
     return rdir
 
 
 # ---- building -------------------------------------------------------------------------------------
-def build(image, spec, backend, cmdline: str, key: str, ident: dict, timeout: float) -> SavedState:
-    """Boot `image` cold with the seed port, save the machine when the guest waits for its seed."""
-    from ..backends.base import BootMedia
-    from ..images import make_iso
-
+def build(image, spec, backend, cmdline: str, media, key: str, ident: dict, timeout: float) -> SavedState:
+    """Boot `image` cold with the seed port (`cmdline`), save the machine when the guest waits for
+    its seed. `media(dir)` makes the boot media in the build directory (lab.bochs_media)."""
     final = entry_dir(key)
     with _locked():
         if (final / "manifest.json").is_file():
@@ -253,7 +262,7 @@ def build(image, spec, backend, cmdline: str, key: str, ident: dict, timeout: fl
         safe_rmtree(tmp)
         tmp.mkdir()
         try:
-            saved = _build_in(tmp, final, image, spec, backend, cmdline, key, ident, timeout, BootMedia, make_iso)
+            saved = _build_in(tmp, final, image, spec, backend, cmdline, media(tmp), key, ident, timeout)
         except BaseException:
             safe_rmtree(tmp)
             raise
@@ -265,11 +274,9 @@ def _owner_alive(tmp: Path) -> bool:
     return bool(m) and Path(f"/proc/{m.group(1)}").exists() and int(m.group(1)) != os.getpid()
 
 
-def _build_in(tmp, final, image, spec, backend, cmdline, key, ident, timeout, BootMedia, make_iso) -> SavedState:
-    iso = make_iso(image.kernel, image.initrd, cmdline, tmp / "boot.iso")
+def _build_in(tmp, final, image, spec, backend, cmdline, media, key, ident, timeout) -> SavedState:
     console = tmp / "console.log"
     console.touch()
-    media = BootMedia(kernel=image.kernel, initrd=image.initrd, iso=iso, rawdisk=image.rawdisk)
     plan = backend.plan(spec, media, 0, tmp)
     for f, text in plan.files.items():
         f.write_text(text)

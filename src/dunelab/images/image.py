@@ -19,16 +19,27 @@ class Image:
     kernel_release: str   # e.g. "6.1.0-56-amd64"
     manifest: Path
     rawdisk: Path | None = None   # the disk form's ext4 as a sparse raw image (Bochs); None in old entries
+    # Bochs direct boot (directboot.py): vmlinux laid out in guest-physical memory, the boot floppy,
+    # the long-mode hook, and the facts the per-boot low-memory block needs; None in old entries.
+    kernel_ram: Path | None = None
+    boot_floppy: Path | None = None
+    boot_hook: Path | None = None
+    direct: dict | None = None
 
     @classmethod
     def from_manifest(cls, manifest: Path) -> Image:
         m = json.loads(manifest.read_text())
         d = manifest.parent
-        return cls(name=m["name"], key=m["key"], dir=d, kernel=d / m["artifacts"]["kernel"]["file"],
-                   initrd=d / m["artifacts"]["initrd"]["file"], disk=d / m["artifacts"]["disk"]["file"],
+        art = m["artifacts"]
+
+        def opt(name: str) -> Path | None:
+            return d / art[name]["file"] if name in art else None
+
+        return cls(name=m["name"], key=m["key"], dir=d, kernel=d / art["kernel"]["file"],
+                   initrd=d / art["initrd"]["file"], disk=d / art["disk"]["file"],
                    rootfs=Path(m["rootfs"]["path"]), kernel_release=m["kernel_release"],
-                   manifest=manifest,
-                   rawdisk=d / m["artifacts"]["rawdisk"]["file"] if "rawdisk" in m["artifacts"] else None)
+                   manifest=manifest, rawdisk=opt("rawdisk"), kernel_ram=opt("kernel_ram"),
+                   boot_floppy=opt("boot_floppy"), boot_hook=opt("boot_hook"), direct=m.get("direct"))
 
 
 @dataclass(frozen=True)
