@@ -128,7 +128,7 @@ class Lab:
 
         self._rotate_console()
         emu_log = self.dir / f"{name}.log"
-        popen, ref = vmproc.spawn(plan.argv, emu_log, cwd=self.dir)
+        popen, ref = vmproc.spawn(plan.argv, emu_log, cwd=self.dir, env=plan.env)
         started = time.time()
         watch = BootWatch(self.console_log, ref.pid, started)
         self._save_state({

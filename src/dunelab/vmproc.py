@@ -39,11 +39,12 @@ def _start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def spawn(argv: list[str], log: Path, cwd: Path) -> tuple[subprocess.Popen, ProcessRef]:
-    """Start argv in a new session with stdout/stderr to `log` and no stdin."""
+def spawn(argv: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None
+          ) -> tuple[subprocess.Popen, ProcessRef]:
+    """Start argv in a new session with stdout/stderr to `log` and no stdin; `env` is added to ours."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, env={**os.environ, **env} if env else None)
     ticks = _start_ticks(proc.pid)
     if ticks is None:  # exited at once; keep a ref that can never match a live process
         ticks = -1

@@ -143,3 +143,34 @@ def test_bochs_lab_boot_option(tmp_path):
     p = tmp_path / "l.yaml"
     p.write_text("name: x\nbochs: {boot: restore}\n")
     assert load_lab(p).bochs_boot == "restore"
+
+
+def test_bochs_vnc_server_is_kept_on_loopback(tmp_path, tmp_home):
+    # Bochs' rfb display binds 0.0.0.0 without authentication; every Bochs plan preloads the shim
+    from dunelab.backends import loopback
+
+    plan = get("bochs").plan(spec(), MEDIA, 10022, tmp_path)
+    assert plan.env == {"LD_PRELOAD": str(loopback.shim_path())}
+    restore = get("bochs").plan(spec(), BootMedia(kernel=Path("/k"), initrd=Path("/i"), restore=tmp_path), 1, tmp_path)
+    assert restore.env == plan.env
+
+
+def test_loopback_shim_rewrites_wildcard_binds(tmp_home):
+    import shutil
+    import subprocess
+    import sys
+
+    from dunelab.backends import loopback
+
+    if not shutil.which("gcc"):
+        pytest.skip("gcc missing (scripts/bootstrap installs it)")
+    shim = loopback.ensure_shim()
+    assert shim == loopback.shim_path() and loopback.ensure_shim() == shim     # built once
+    probe = ("import socket\n"
+             "a = socket.socket(); a.bind(('0.0.0.0', 0))\n"
+             "b = socket.socket(socket.AF_INET6); b.bind(('::', 0))\n"
+             "c = socket.socket(); c.bind(('127.0.0.1', 0))\n"
+             "print(a.getsockname()[0], b.getsockname()[0], c.getsockname()[0])\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={"LD_PRELOAD": str(shim), "PATH": "/usr/bin:/bin"}).stdout.split()
+    assert out == ["127.0.0.1", "::1", "127.0.0.1"]

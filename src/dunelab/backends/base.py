@@ -45,6 +45,7 @@ class BootMedia:
 class BootPlan:
     argv: list[str]
     files: dict[Path, str] = field(default_factory=dict)   # config files to write before starting
+    env: dict[str, str] = field(default_factory=dict)      # added to the emulator's environment
     console_log: Path | None = None
 
 

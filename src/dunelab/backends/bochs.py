@@ -23,6 +23,7 @@ from pathlib import Path
 from ..errors import HostError
 from ..hostinfo import HostInfo
 from ..labdef import LabSpec
+from . import loopback
 from .base import Backend, BootMedia, BootPlan
 
 BIOS = Path("/usr/share/bochs/BIOS-bochs-latest")
@@ -30,6 +31,11 @@ VGA_BIOS = Path("/usr/share/bochs/VGABIOS-lgpl-latest")
 # The root: the raw disk (ata0-master: sda) read-only under a tmpfs overlay. nokaslr: the direct
 # boot runs the kernel at its link address (there is no decompressor to relocate it).
 ROOT_ARGS = "dunelab.root=/dev/sda dunelab.overlay nokaslr"
+
+
+def bochs_env() -> dict[str, str]:
+    """Bochs' VNC server listens on 0.0.0.0 without authentication: the shim binds it to loopback."""
+    return {"LD_PRELOAD": str(loopback.shim_path())}
 
 
 class BochsBackend(Backend):
@@ -44,6 +50,7 @@ class BochsBackend(Backend):
         for f in (BIOS, VGA_BIOS):
             if not f.exists():
                 raise HostError(f"Bochs BIOS image {f} is missing (apt-get install bochsbios vgabios)")
+        loopback.ensure_shim()     # keeps the unauthenticated VNC server off the network
 
     def cmdline(self, spec: LabSpec, extra: str = "") -> str:
         return super().cmdline(spec, " ".join(p for p in (ROOT_ARGS, extra) if p))
@@ -60,7 +67,7 @@ class BochsBackend(Backend):
         if media.restore is not None:
             # The state folder's own config (rewritten for this lab) replaces any -f file.
             argv = ["bochs", "-q", "-f", str(media.restore / "config"), "-r", str(media.restore), "-rc", str(rc)]
-            return BootPlan(argv=argv, files={rc: "c\n", slirp: slirp_conf}, console_log=console)
+            return BootPlan(argv=argv, files={rc: "c\n", slirp: slirp_conf}, console_log=console, env=bochs_env())
         if media.ram and media.floppy:
             boot = [*(f"optramimage{i}: file={r.path}, address={r.address:#x}" for i, r in enumerate(media.ram, 1)),
                     f"floppya: type=1_44, 1_44={media.floppy}, status=inserted, write_protected=1",
@@ -104,4 +111,4 @@ class BochsBackend(Backend):
         ])
         files = {bochsrc: config, rc: "c\n", slirp: slirp_conf}
         argv = ["bochs", "-q", "-f", str(bochsrc), "-rc", str(rc)]
-        return BootPlan(argv=argv, files=files, console_log=console)
+        return BootPlan(argv=argv, files=files, console_log=console, env=bochs_env())

@@ -281,7 +281,7 @@ def _build_in(tmp, final, image, spec, backend, cmdline, media, key, ident, time
     for f, text in plan.files.items():
         f.write_text(text)
     t0 = time.monotonic()
-    popen, ref = vmproc.spawn(plan.argv, tmp / "bochs.out", cwd=tmp)
+    popen, ref = vmproc.spawn(plan.argv, tmp / "bochs.out", cwd=tmp, env=plan.env)
     try:
         with step(f"first boot of {image.name} for its Bochs saved state (once per image)") as s:
             _wait_for(console, WAITING_MARK, ref, timeout, t0, s)
