@@ -319,6 +319,8 @@ class Lab:
         return {"lab": self.spec.name, "state": "up", "backend": st["backend"], "pid": ref.pid,
                 "ssh": f"127.0.0.1:{st['ssh_port']}", "uptime_s": round(time.time() - st["started_at"]),
                 "boot_seconds": st.get("boot_seconds"), "boot_method": st.get("boot_method"),
+                # host CPU seconds the emulator has used: sample twice for an idle guest's cost
+                "emulator_cpu_s": round(vmproc.cpu_seconds(ref.pid), 1),
                 "guest_has_vmx": st.get("guest_has_vmx"),
                 "kernel": st.get("kernel_release"), "console_log": st.get("console_log")}
 
