@@ -14,8 +14,9 @@ from typing import ClassVar
 from ..hostinfo import HostInfo
 from ..labdef import LabSpec
 
-# Arguments every guest kernel gets: serial console (the console log) and no reboot loops.
-BASE_CMDLINE = "console=ttyS0,115200 panic=-1"
+# Arguments every guest kernel gets: serial console (the console log), no reboot loops, and no rate
+# limit on /dev/kmsg, where the guest's scripts write their console lines (guest/init).
+BASE_CMDLINE = "console=ttyS0,115200 panic=-1 printk.devkmsg=on"
 
 
 @dataclass(frozen=True)

@@ -259,8 +259,13 @@ def populate(recipe: Recipe, rootfs: Path, stage: Path, log: Path, image_key: st
 
 
 def pack(stage: Path, out: Path, compression: str, level: int) -> int:
-    """newc cpio of `stage` (plus /dev/console, which the kernel opens before /init runs),
-    compressed, zero-padded to 4 bytes so a seed archive can be appended. Returns cpio size."""
+    """newc cpio of `stage` (plus /dev/null for /init's first stdio), compressed, zero-padded to 4
+    bytes so a seed archive can be appended. Returns cpio size.
+
+    No /dev/console: the kernel opens it for PID 1 before /init runs, and opening the serial console
+    tty enables the UART's receive interrupts for good (a console port is never shut down). The
+    guest's userspace writes to /dev/kmsg instead (guest/init), so the serial line stays output-only:
+    nothing can arrive on it, which a restored Bochs machine relies on (bochs_state.py)."""
     argv = list(_COMPRESS[compression])
     if compression in ("zstd", "xz", "gzip"):
         lvl = min(level, 9) if compression != "zstd" else level
@@ -271,7 +276,6 @@ def pack(stage: Path, out: Path, compression: str, level: int) -> int:
         counter = _Counting(proc.stdin)
         w = CpioWriter(counter)
         w.add_dir("dev", 0o755)
-        w.add_node("dev/console", stat.S_IFCHR | 0o600, 5, 1)
         w.add_node("dev/null", stat.S_IFCHR | 0o666, 1, 3)
         w.add_tree(stage)
         w.close()
