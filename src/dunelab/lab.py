@@ -121,7 +121,7 @@ class Lab:
             else:
                 initrd = boot_initrd(image, seed, self.dir / "initrd.img")
                 s.update(f"{method} boot media")
-                media = bochs_media(image, method, backend.cmdline(spec), initrd, self.dir, spec.memory_mb)
+                media = bochs_media(image, method, backend.cmdline(spec), initrd, self.dir)
             plan = backend.plan(spec, media, port, self.dir)
             for f, text in plan.files.items():
                 f.write_text(text)
@@ -167,7 +167,7 @@ class Lab:
         Bochs: the lab's bochs.boot, `direct` (kernel preloaded in RAM), `iso` or `restore`."""
         if backend != "bochs":
             return "direct"
-        if image.rawdisk is None or image.kernel_ram is None:
+        if image.rawdisk is None or image.kernel_direct is None:
             raise DunelabError(f"image {image.dir} has no raw disk or direct-boot kernel (built by an older "
                                "dunelab): `dunelab image build --force`")
         return self.spec.bochs_boot
@@ -182,7 +182,7 @@ class Lab:
         saved = bochs_state.find(image, key)
         if saved is None:
             def media(work: Path) -> backends.BootMedia:
-                return bochs_media(image, "direct", cmdline, image.initrd, work, self.spec.memory_mb)
+                return bochs_media(image, "direct", cmdline, image.initrd, work)
 
             saved = bochs_state.build(image, self.spec, backend, cmdline, media, key, ident, self.spec.boot_timeout)
             info(f"saved Bochs state {saved.dir.name}: first boot {saved.manifest['boot_seconds']}s, "
@@ -359,26 +359,16 @@ class Lab:
         return [ssh, "-F", str(self.dir / "ssh_config"), self.ssh_alias, *(command or [])]
 
 
-def bochs_media(image: Image, method: str, cmdline: str, initrd: Path, work: Path,
-                memory_mb: int) -> backends.BootMedia:
-    """Bochs boot media for `method`: `direct` writes the low-memory block (kernel setup, command
-    line, long-mode hook, page tables) into `work` and names what Bochs preloads into guest RAM;
-    `iso` builds an isolinux ISO in `work`."""
-    from .images import directboot, make_iso
+def bochs_media(image: Image, method: str, cmdline: str, initrd: Path, work: Path) -> backends.BootMedia:
+    """Bochs boot media in `work`: an isolinux ISO with the image's vmlinuz-direct (`direct`: no
+    decompressor at emulated speed) or its distribution vmlinuz (`iso`)."""
+    from .images import make_iso
 
-    if method == "iso":
-        iso = make_iso(image.kernel, initrd, cmdline, work / "boot.iso")
-        return backends.BootMedia(kernel=image.kernel, initrd=initrd, iso=iso, rawdisk=image.rawdisk)
-    if method != "direct":
+    kernels = {"direct": image.kernel_direct, "iso": image.kernel}
+    if kernels.get(method) is None:
         raise ValueError(f"no Bochs boot media for method {method!r}")
-    size = initrd.stat().st_size
-    addr = directboot.initrd_address(image.direct, size, memory_mb)
-    low = work / "lowmem.bin"
-    low.write_bytes(directboot.lowmem(image.kernel, image.boot_hook, image.direct, cmdline, addr, size))
-    ram = (backends.RamImage(low, directboot.SETUP_ADDR), backends.RamImage(image.kernel_ram, image.direct["base"]),
-           backends.RamImage(initrd, addr))
-    return backends.BootMedia(kernel=image.kernel, initrd=initrd, rawdisk=image.rawdisk, ram=ram,
-                              floppy=image.boot_floppy)
+    iso = make_iso(kernels[method], initrd, cmdline, work / "boot.iso")
+    return backends.BootMedia(kernel=kernels[method], initrd=initrd, iso=iso, rawdisk=image.rawdisk)
 
 
 def _tail(path: Path, size: int = 16384) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dunelab.backends import BootMedia, RamImage, get
+from dunelab.backends import BootMedia, get
 from dunelab.errors import HostError
 from dunelab.hostinfo import HostInfo
 from dunelab.labdef import load_lab
@@ -38,7 +38,6 @@ def test_bochs_config(tmp_path):
     assert "sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy" in rc
     assert "speaker: enabled=0" in rc
     assert f"ata1-master: type=cdrom, path={MEDIA.iso}" in rc and "boot: cdrom" in rc
-    assert "optramimage" not in rc and "floppya" not in rc
     assert f"com1: enabled=1, mode=file, dev={tmp_path / 'console.log'}" in rc
     assert "slot1=e1000" in rc and "ethmod=slirp" in rc
     assert "ips=40000000" in rc and "clock: sync=slowdown" in rc
@@ -49,25 +48,9 @@ def test_bochs_config(tmp_path):
     assert plan.console_log == tmp_path / "console.log"
 
 
-def test_bochs_needs_iso_or_direct_media(tmp_path):
+def test_bochs_needs_iso(tmp_path):
     with pytest.raises(ValueError):
         get("bochs").plan(spec(), dataclasses.replace(MEDIA, iso=None), 1, tmp_path)
-
-
-def test_bochs_direct_boot_config(tmp_path):
-    ram = (RamImage(Path("/lab/lowmem.bin"), 0x10000), RamImage(Path("/img/kernel.ram"), 0x1000000),
-           RamImage(Path("/lab/initrd.img"), 0x5000000))
-    media = dataclasses.replace(MEDIA, iso=None, ram=ram, floppy=Path("/img/boot-floppy.img"),
-                                rawdisk=Path("/img/disk.img"))
-    rc = get("bochs").plan(spec(), media, 10022, tmp_path).files[tmp_path / "bochsrc"]
-    assert "optramimage1: file=/lab/lowmem.bin, address=0x10000" in rc
-    assert "optramimage2: file=/img/kernel.ram, address=0x1000000" in rc
-    assert "optramimage3: file=/lab/initrd.img, address=0x5000000" in rc
-    # the boot floppy is shared by every lab: Bochs must never write it
-    assert "floppya: type=1_44, 1_44=/img/boot-floppy.img, status=inserted, write_protected=1" in rc
-    assert "boot: floppy" in rc and "cdrom" not in rc
-    journal = tmp_path / "disk.redolog"
-    assert f"ata0-master: type=disk, path=/img/disk.img, mode=volatile, journal={journal}" in rc
 
 
 def test_qemu_tcg_command(tmp_path):

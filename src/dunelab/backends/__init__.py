@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Backend, BootMedia, BootPlan, RamImage
+from .base import Backend, BootMedia, BootPlan
 from .bochs import BochsBackend
 from .qemu import QemuKvmBackend, QemuTcgBackend
 
@@ -15,4 +15,4 @@ def get(name: str) -> Backend:
     return BACKENDS[name]()
 
 
-__all__ = ["Backend", "BootMedia", "BootPlan", "BACKENDS", "RamImage", "get"]
+__all__ = ["Backend", "BootMedia", "BootPlan", "BACKENDS", "get"]

@@ -20,14 +20,6 @@ BASE_CMDLINE = "console=ttyS0,115200 panic=-1 printk.devkmsg=on"
 
 
 @dataclass(frozen=True)
-class RamImage:
-    """A file the emulator copies into guest RAM at `address` before the BIOS runs (Bochs direct boot)."""
-
-    path: Path
-    address: int
-
-
-@dataclass(frozen=True)
 class BootMedia:
     """What the lab prepared for this boot (paths in the lab's state directory)."""
 
@@ -38,8 +30,6 @@ class BootMedia:
     rawdisk: Path | None = None  # the image's raw ext4 disk, attached read-only (Bochs: overlay root)
     seed_port: int | None = None  # host port forwarded to a restored guest's seed port (Bochs)
     restore: Path | None = None  # a saved-state folder to restore instead of booting (Bochs)
-    ram: tuple[RamImage, ...] = ()  # direct boot: kernel, initrd, setup block preloaded in RAM (Bochs)
-    floppy: Path | None = None   # direct boot: the one-sector boot floppy (Bochs)
 
 
 @dataclass(frozen=True)

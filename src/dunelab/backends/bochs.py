@@ -5,11 +5,9 @@ plugin crashes (dummy drivers), the built-in debugger stops at the first instruc
 holding `c`), and it has no bare-kernel loader. Slirp networking reads a script whose first line must
 be `# slirp config`.
 
-Two ways to start a kernel (the lab's `bochs.boot`):
-- direct (default): Bochs preloads the laid-out kernel, the initrd and the kernel's setup block into
-  guest RAM (`optramimage`) and the BIOS boots a one-sector floppy that jumps into the setup code;
-  no disk reads through the BIOS and no decompressor at emulated speed (images/directboot.py);
-- iso: isolinux on a CD-ROM (ata1-master) reads kernel and initrd through BIOS calls.
+isolinux on a CD-ROM (ata1-master) loads the kernel and the initrd through BIOS calls. With the
+lab's `bochs.boot: direct` (the default) the kernel is the image's vmlinuz-direct, which skips the
+XZ decompressor that takes half of a cold boot at emulated speed (images/directboot.py).
 The guest's root is the image's raw ext4 disk (ata0-master, volatile with its redolog in the lab
 directory: the cached file is never written) under a tmpfs overlay, so the whole Debian userland
 is there. With `restore`, `plan` runs `bochs -r FOLDER` on a saved state (bochs_state.py), whose
@@ -28,8 +26,8 @@ from .base import Backend, BootMedia, BootPlan
 
 BIOS = Path("/usr/share/bochs/BIOS-bochs-latest")
 VGA_BIOS = Path("/usr/share/bochs/VGABIOS-lgpl-latest")
-# The root: the raw disk (ata0-master: sda) read-only under a tmpfs overlay. nokaslr: the direct
-# boot runs the kernel at its link address (there is no decompressor to relocate it).
+# The root: the raw disk (ata0-master: sda) read-only under a tmpfs overlay. nokaslr: vmlinuz-direct
+# runs the kernel at its link address (there is no decompressor to relocate it).
 ROOT_ARGS = "dunelab.root=/dev/sda dunelab.overlay nokaslr"
 
 
@@ -68,16 +66,8 @@ class BochsBackend(Backend):
             # The state folder's own config (rewritten for this lab) replaces any -f file.
             argv = ["bochs", "-q", "-f", str(media.restore / "config"), "-r", str(media.restore), "-rc", str(rc)]
             return BootPlan(argv=argv, files={rc: "c\n", slirp: slirp_conf}, console_log=console, env=bochs_env())
-        if media.ram and media.floppy:
-            boot = [*(f"optramimage{i}: file={r.path}, address={r.address:#x}" for i, r in enumerate(media.ram, 1)),
-                    f"floppya: type=1_44, 1_44={media.floppy}, status=inserted, write_protected=1",
-                    "boot: floppy"]
-            if len(media.ram) > 4:
-                raise ValueError("Bochs loads at most 4 RAM images")
-        elif media.iso is not None:
-            boot = [f"ata1-master: type=cdrom, path={media.iso}, status=inserted", "boot: cdrom"]
-        else:
-            raise ValueError("a Bochs boot needs an ISO or RAM images and a boot floppy")
+        if media.iso is None:
+            raise ValueError("the Bochs backend boots from an ISO")
         # volatile: the guest's writes go to a throw-away redolog (journal= puts it, and Bochs' lock
         # file, in the lab directory), the cached disk stays as built
         disk = ([f"ata0-master: type=disk, path={media.rawdisk}, mode=volatile, journal={state_dir / 'disk.redolog'}"]
@@ -92,7 +82,8 @@ class BochsBackend(Backend):
             f"vgaromimage: file={VGA_BIOS}",
             'display_library: rfb, options="timeout=0"',
             *disk,
-            *boot,
+            f"ata1-master: type=cdrom, path={media.iso}, status=inserted",
+            "boot: cdrom",
             f"com1: enabled=1, mode=file, dev={console}",
             "pci: enabled=1, chipset=i440fx, slot1=e1000",
             f"e1000: enabled=1, mac=52:54:00:12:34:56, ethmod=slirp, script={slirp}",

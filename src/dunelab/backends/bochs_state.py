@@ -67,7 +67,7 @@ class SavedState:
 
     @property
     def boot_files(self) -> list[Path]:
-        """The entry's own boot files the saved config names (the ISO or the direct boot's low block)."""
+        """The entry's own boot files the saved config names (its ISO)."""
         return [self.dir / n for n in ENTRY_FILES if (self.dir / n).exists()]
 
 
@@ -207,7 +207,7 @@ def seed_message(seed_cpio: bytes, now: float | None = None, entropy: bytes | No
 # of the same name); the others a config may name are cache files that publish() moved into the entry.
 LAB_FILES = ("console.log", "slirp.conf", "bochs.log")
 LAB_FILES_OPTIONAL = ("disk.redolog",)
-ENTRY_FILES = ("boot.iso", "lowmem.bin")
+ENTRY_FILES = ("boot.iso",)
 
 
 def restore_config(saved_config: str, build_dir: str, entry: Path, lab: dict[str, Path], rawdisk: Path) -> str:

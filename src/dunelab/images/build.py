@@ -20,7 +20,7 @@ from .rootfs import build_rootfs
 # Host programs a build runs -> the Debian package providing each (for errors and setup scripts).
 HOST_TOOLS = {"debootstrap": "debootstrap", "chroot": "coreutils", "mount": "mount",
               "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils", "depmod": "kmod",
-              "gcc": "gcc", "objcopy": "binutils"}     # gcc, objcopy: the direct-boot stubs
+              "gcc": "gcc", "objcopy": "binutils"}     # gcc, objcopy: vmlinuz-direct's hook
 COMPRESSORS = {"zstd": "zstd", "xz": "xz-utils", "gzip": "gzip"}
 
 
@@ -110,9 +110,9 @@ def build_image(recipe: Recipe, force: bool = False) -> BuildResult:
         try:
             abi = recipe.kernel_abi
             shutil.copyfile(rootfs / f"boot/vmlinuz-{abi}", tmp / "vmlinuz")
-            with step(f"direct-boot kernel for {recipe.name} (Bochs)"):
+            with step(f"vmlinuz-direct for {recipe.name} (Bochs boots it without the decompressor)"):
                 t = time.monotonic()
-                direct_info = directboot.build_direct(tmp / "vmlinuz", tmp, tmp)
+                direct_info = directboot.build_direct(tmp / "vmlinuz", tmp / "vmlinuz-direct", tmp)
                 timings["direct"] = round(time.monotonic() - t, 1)
             with step(f"initramfs for {recipe.name}") as h:
                 t = time.monotonic()
@@ -125,9 +125,7 @@ def build_image(recipe: Recipe, force: bool = False) -> BuildResult:
             manifest.write_manifest(tmp / "manifest.json", recipe=recipe, key=key, rootfs=rootfs,
                                     rootfs_facts=facts, artifacts={"kernel": tmp / "vmlinuz",
                                     "initrd": tmp / "initrd.img", "disk": tmp / "disk.qcow2",
-                                    "rawdisk": tmp / "disk.img", "kernel_ram": tmp / "kernel.ram",
-                                    "boot_floppy": tmp / "boot-floppy.img",
-                                    "boot_hook": tmp / "directboot-hook.bin"},
+                                    "rawdisk": tmp / "disk.img", "kernel_direct": tmp / "vmlinuz-direct"},
                                     initramfs=initrd_info, timings=timings, direct=direct_info)
         except BaseException:
             safe_rmtree(tmp)

@@ -19,12 +19,8 @@ class Image:
     kernel_release: str   # e.g. "6.1.0-56-amd64"
     manifest: Path
     rawdisk: Path | None = None   # the disk form's ext4 as a sparse raw image (Bochs); None in old entries
-    # Bochs direct boot (directboot.py): vmlinux laid out in guest-physical memory, the boot floppy,
-    # the long-mode hook, and the facts the per-boot low-memory block needs; None in old entries.
-    kernel_ram: Path | None = None
-    boot_floppy: Path | None = None
-    boot_hook: Path | None = None
-    direct: dict | None = None
+    # the kernel without its decompressor, for Bochs (directboot.py); None in old entries
+    kernel_direct: Path | None = None
 
     @classmethod
     def from_manifest(cls, manifest: Path) -> Image:
@@ -38,8 +34,7 @@ class Image:
         return cls(name=m["name"], key=m["key"], dir=d, kernel=d / art["kernel"]["file"],
                    initrd=d / art["initrd"]["file"], disk=d / art["disk"]["file"],
                    rootfs=Path(m["rootfs"]["path"]), kernel_release=m["kernel_release"],
-                   manifest=manifest, rawdisk=opt("rawdisk"), kernel_ram=opt("kernel_ram"),
-                   boot_floppy=opt("boot_floppy"), boot_hook=opt("boot_hook"), direct=m.get("direct"))
+                   manifest=manifest, rawdisk=opt("rawdisk"), kernel_direct=opt("kernel_direct"))
 
 
 @dataclass(frozen=True)

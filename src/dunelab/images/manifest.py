@@ -37,7 +37,7 @@ def write_manifest(out: Path, *, recipe: Recipe, key: str, rootfs: Path, rootfs_
                    "packages_sha256": hashlib.sha256(json.dumps(pkgs, sort_keys=True).encode()).hexdigest(),
                    "build_seconds": rootfs_facts.get("seconds")},
         "initramfs": initramfs,
-        "direct": direct,          # directboot.build_direct: kernel entry, load range (Bochs direct boot)
+        "direct": direct,          # directboot.build_direct: vmlinuz-direct's kernel entry and load range
         "packages": pkgs,
         "timings_seconds": timings,
         "built": {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
