@@ -182,7 +182,7 @@ class Lab:
         saved = bochs_state.find(image, key)
         if saved is None:
             def media(work: Path) -> backends.BootMedia:
-                return bochs_media(image, "direct", cmdline, image.initrd, work)
+                return bochs_media(image, bochs_state.BUILD_BOOT, cmdline, image.initrd, work)
 
             saved = bochs_state.build(image, self.spec, backend, cmdline, media, key, ident, self.spec.boot_timeout)
             info(f"saved Bochs state {saved.dir.name}: first boot {saved.manifest['boot_seconds']}s, "

@@ -80,6 +80,7 @@ def test_state_key_covers_image_machine_emulator_and_sources(tmp_path):
     assert base != bs.state_key("img2", m, ident, tmp_path)
     assert base != bs.state_key("img", bs.machine(dataclasses.replace(lab, cpus=1), "console=ttyS0"), ident, tmp_path)
     assert base != bs.state_key("img", bs.machine(lab, "console=ttyS0 quiet"), ident, tmp_path)
+    assert m["boot"] == bs.BUILD_BOOT and base != bs.state_key("img", {**m, "boot": "iso"}, ident, tmp_path)
     assert base != bs.state_key("img", m, {**ident, "bochs-bin": "bb"}, tmp_path)
     (tmp_path / "rfb.py").write_text("changed")
     assert base != bs.state_key("img", m, ident, tmp_path)

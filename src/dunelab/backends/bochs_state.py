@@ -92,10 +92,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+# How a state's first boot starts the kernel (lab.bochs_media); part of the key.
+BUILD_BOOT = "direct"
+
+
 def machine(spec, cmdline: str) -> dict:
     """The parts of a lab that are frozen into a saved machine."""
     return {"cpus": spec.cpus, "memory_mb": spec.memory_mb, "cpu_model": spec.bochs_cpu_model,
-            "ips": spec.bochs_ips, "cmdline": cmdline}
+            "ips": spec.bochs_ips, "cmdline": cmdline, "boot": BUILD_BOOT}
 
 
 def state_key(image_key: str, machine_: dict, ident: dict, package_dir: Path | None = None) -> str:
