@@ -6,7 +6,9 @@ so a session starts in seconds and tests exactly what the CLI uses.
     nox -s lab       boot the default lab (Bochs here): integration + testinfra checks, then install Dune
                      and run the in-guest Dune tests in the same VM
     nox -s dune      only the Dune tests (boots its own VM)
-    nox -s nightly   every scenario on every backend this host can run (filled in by later work)
+    nox -s fleet     the fleet tests: two QEMU TCG guests as hosts, one killed mid-run; the remote build
+    nox -s vagrant   the box, `vagrant up` under libvirt, `vagrant destroy` (needs scripts/vagrant-host)
+    nox -s nightly   every scenario on every backend this host can run, compared with the previous night
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lab(session: nox.Session) -> None:
     """The lab proof: a VMX guest boots, answers SSH, passes the testinfra checks, runs Dune, is torn down."""
-    session.run(*PYTEST, "-m", "vm", "tests/integration", *session.posargs, external=True)
+    session.run(*PYTEST, "-m", "vm and not fleet and not vagrant", "tests/integration", *session.posargs,
+                external=True)
 
 
 @nox.session
@@ -47,8 +50,24 @@ def dune(session: nox.Session) -> None:
 
 
 @nox.session
+def fleet(session: nox.Session) -> None:
+    """dunelab run --hosts against two local QEMU TCG guests acting as hosts (one killed mid-run), and
+    the remote build's script proven in a chroot of the image."""
+    session.run(*PYTEST, "-m", "fleet", "tests/integration", *session.posargs, external=True)
+
+
+@nox.session
+def vagrant(session: nox.Session) -> None:
+    """The project's box and Vagrantfile under libvirt: dunelab image box, vagrant up (provisioned by
+    dunelab), the guest checked, vagrant destroy leaving nothing behind. Needs scripts/vagrant-host;
+    skips (with the reason) where vagrant or libvirtd is missing, unless DUNELAB_REQUIRE_VAGRANT=1."""
+    session.run(*PYTEST, "-m", "vagrant", "tests/integration", *session.posargs, external=True)
+
+
+@nox.session
 def nightly(session: nox.Session) -> None:
-    """All scenarios on every backend available here; today: the lab checks on each usable backend."""
-    for backend in ("bochs", "qemu-tcg", "qemu-kvm"):
-        session.run(*PYTEST, "-m", "vm", "tests/integration", f"--lab-backend={backend}", *session.posargs,
-                    external=True, success_codes=[0, 5])
+    """Every scenario on every backend this host can run (Bochs, QEMU TCG, qemu-kvm where available,
+    Vagrant/libvirt where set up); results kept in $DUNELAB_NIGHTLY_DIR (default results/nightly), each
+    backend compared with its previous night; fails on a failed run or a regression.
+    `nox -s nightly -- --backend qemu-tcg selftest` narrows it."""
+    session.run(sys.executable, "-m", "dunelab.cli", "nightly", *session.posargs, external=True)

@@ -115,3 +115,107 @@ def dmesg_problems(c, mark):
     import re
 
     return [line for line in _dmesg_since(c, mark).splitlines() if re.search(DMESG_PROBLEMS, line)]
+
+
+# ---- hosts without VMX, and hosts that build Dune themselves (dunelab run --hosts) -----------------
+@task
+def stage_module(c, ko):
+    """Install dune.ko for the running kernel (updates/ + depmod) without loading it, for a host whose
+    CPU has no VMX: the files are in place and `check_module_refuses` proves the module says so."""
+    release = c.run("uname -r", hide=True).stdout.strip()
+    dest = f"/lib/modules/{release}/updates/dune.ko"
+    c.run(f"mkdir -p /lib/modules/{release}/updates", hide=True)
+    c.put(str(ko), dest)
+    c.run(f"depmod -a {release}", hide=True)
+    return dest
+
+
+@task
+def check_module_refuses(c):
+    """On a CPU without VMX, `modprobe dune` must fail with "No such device" (ENODEV), leave no /dev/dune
+    and nothing alarming in the kernel log. Returns modprobe's message; raises RuntimeError otherwise."""
+    import re
+
+    mark = dmesg_mark.body(c)
+    r = c.run("modprobe dune", hide=True, warn=True)
+    msg = (r.stderr or r.stdout).strip().splitlines()
+    msg = msg[-1] if msg else ""
+    if r.exited == 0:
+        c.run("modprobe -r dune", hide=True, warn=True)
+        raise RuntimeError("dune.ko loaded on a CPU that shows no VMX")
+    if "No such device" not in msg:
+        raise RuntimeError(f"modprobe dune failed, but not with ENODEV: {msg}")
+    if c.run("test -e /dev/dune", hide=True, warn=True).exited == 0:
+        raise RuntimeError("/dev/dune exists although dune.ko did not load")
+    bad = [line for line in _dmesg_since(c, mark).splitlines() if re.search(DMESG_PROBLEMS, line)]
+    if bad:
+        raise RuntimeError(f"the refused load left this in the kernel log: {bad[0]}")
+    return msg
+
+
+REMOTE_BUILD_DIR = "/root/dunelab/build"
+# Runs on the host as root, in the unpacked sources ($W): the same makes as dunelab.artifacts runs in an
+# image's rootfs, against the host's own headers, and the same output layout (then fetched back).
+REMOTE_BUILD_SCRIPT = r"""
+set -u
+W=$1
+cd "$W" || exit 2
+r=${2:-$(uname -r)}
+log=$W/out/build.log
+mkdir -p out/tests out/scenarios
+step() { echo "\$ $*" >> "$log"; "$@" >> "$log" 2>&1; }
+if [ ! -d "/lib/modules/$r/build" ]; then
+    echo "no kernel headers for $r on this host (/lib/modules/$r/build): install linux-headers-$r" >&2
+    exit 3
+fi
+for tool in make gcc; do
+    command -v $tool >/dev/null || { echo "$tool is not installed on this host (build-essential)" >&2; exit 3; }
+done
+step make -C "/lib/modules/$r/build" M="$W/src/kmod" modules || { tail -n 15 "$log" >&2; exit 4; }
+step make -C src/libdune all || { tail -n 15 "$log" >&2; exit 4; }
+step make -C src/libdune install PREFIX=/usr/local DESTDIR="$W/stage" || { tail -n 15 "$log" >&2; exit 4; }
+step make -C src/libdune tests || { tail -n 15 "$log" >&2; exit 4; }
+cp src/kmod/dune.ko out/ && cp -a stage/usr/local out/libdune || exit 4
+for kind in guest hostile payload; do
+    [ -d "src/libdune/build/tests/$kind" ] && cp -a "src/libdune/build/tests/$kind" out/tests/
+done
+for d in scenarios/*/; do
+    [ -d "$d" ] || continue
+    n=$(basename "$d")
+    slog=$W/out/build-$n.log
+    if make -C "$d" all O="$W/scenario-out/$n" DUNE_PREFIX="$W/stage/usr/local" > "$slog" 2>&1; then
+        mkdir -p "out/scenarios/$n"
+        find "$W/scenario-out/$n" -maxdepth 1 -type f -perm -u+x -exec cp {} "out/scenarios/$n/" \;
+    else
+        { echo "make -C scenarios/$n failed on $(hostname) ($r); log $slog:"; tail -n 15 "$slog"; } \
+            > "out/scenarios/$n.failed"
+    fi
+done
+tar -C out -czf "$W.artifacts.tar.gz" .
+"""
+
+
+@task
+def remote_build(c, sources, key, release=""):
+    """Build dune.ko, libdune, its test programs and the scenarios on the host itself, against its own
+    kernel headers (of `release`, default the running kernel) and toolchain. `sources` is a local
+    .tar.gz of src/kmod, src/libdune and scenarios/NAME (fetch hooks already run). Returns the remote
+    path of the artifacts tarball (dunelab.artifacts' layout); raises RuntimeError with the build
+    log's tail on failure."""
+    w = f"{REMOTE_BUILD_DIR}/{key}"
+    c.run(f"rm -rf {w} {w}.artifacts.tar.gz && mkdir -p {w}", hide=True)
+    c.put(str(sources), f"{w}.sources.tar.gz")
+    c.run(f"tar -C {w} -xzf {w}.sources.tar.gz && rm -f {w}.sources.tar.gz", hide=True)
+    script = f"{w}.build.sh"
+    c.put(io.BytesIO(REMOTE_BUILD_SCRIPT.encode()), script)
+    r = c.run(f"sh {script} {w} {release}".rstrip(), hide=True, warn=True)
+    if r.exited != 0:
+        raise RuntimeError(f"the build on the host failed (exit {r.exited}): {(r.stderr or r.stdout).strip()[-1500:]}")
+    return f"{w}.artifacts.tar.gz"
+
+
+@task
+def remote_clean(c, key):
+    """Remove a remote build's sources, outputs and tarball."""
+    w = f"{REMOTE_BUILD_DIR}/{key}"
+    c.run(f"rm -rf {w} {w}.artifacts.tar.gz {w}.build.sh", hide=True, warn=True)

@@ -1,4 +1,7 @@
-"""The `dunelab` command: doctor, image build, up, exec, ssh, provision, run, report, down, status, lab run.
+"""The `dunelab` command: images and boxes, labs, scenario runs on a lab or a fleet of hosts, reports.
+
+doctor, image build/box, up, exec, ssh, provision, run [--hosts], report, compare, down, status, lab run,
+vagrant settings.
 
 Errors the user can act on (DunelabError) print as one line and exit 2; SIGTERM and SIGHUP unwind like
 Ctrl-C, so a booting VM is killed on the way out instead of being left behind.
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -37,6 +41,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                       f"{'  (' + version + ')' if version else ''}")
     backend, why = hostinfo.choose_backend("auto", host)
     console.print(f"[bold]auto[/bold]       picks [green]{backend}[/green]: {why}")
+    from .vagrant import choose_driver
+
+    driver, cpu_mode, _, vwhy = choose_driver(host)
+    found = "found" if shutil.which("vagrant") else "missing (scripts/vagrant-host)"
+    console.print(f"[bold]vagrant[/bold]    {found}; the Vagrantfile would use libvirt driver {driver}, "
+                  f"cpu {cpu_mode}: {vwhy}")
     from .backends import BACKENDS
     for name, cls in BACKENDS.items():
         try:
@@ -53,6 +63,36 @@ def cmd_image_build(args: argparse.Namespace) -> int:
 
     result = build_image(load_recipe(args.recipe), force=args.force)
     console.print(result.message)
+    return 0
+
+
+def cmd_image_box(args: argparse.Namespace) -> int:
+    from .box import build_box
+    from .images import build_image, load_recipe
+
+    built = build_image(load_recipe(args.recipe))
+    console.print(built.message)
+    result = build_box(built.image, force=args.force)
+    console.print(result.message)
+    console.print(f"box:     {result.box.box_file}\ncatalog: {result.box.catalog}")
+    if not args.no_add:
+        from .vagrant import add_box, prune_boxes
+
+        console.print(add_box(result.box))
+        for gone in prune_boxes(result.box.name, keep=result.box.version):
+            console.print(f"removed the older {gone}")
+    return 0
+
+
+def cmd_vagrant_settings(args: argparse.Namespace) -> int:
+    from .vagrant import dump, settings
+
+    s = settings(hostinfo.probe(), recipe=args.recipe.resolve() if args.recipe else None)
+    if args.json:
+        print(dump(s))
+    else:
+        for k, v in s.to_json().items():
+            console.print(f"[bold]{k:<10}[/bold]{v}")
     return 0
 
 
@@ -137,6 +177,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 console.print(f"  {r.id:<36} needs {','.join(r.needs) or '-':<9} groups {','.join(r.groups) or '-'}")
         return 0
     plan = plan_for(args.scenarios, args.group)
+    if args.hosts:
+        from .fleet import run_fleet
+        from .inventory import load_inventory
+
+        result = run_fleet(load_inventory(args.hosts), plan, out_dir=_out_dir(args), allow_bare_metal=args.bare_metal)
+        return 0 if result.success else 1
+    if args.bare_metal:
+        raise DunelabError("--bare-metal only goes with --hosts INVENTORY")
     lab = Lab(load_lab(args.lab))
     lab.require_up()
     _, ok = run_scenarios(lab.spec, plan, out_dir=_out_dir(args))
@@ -152,12 +200,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if c.regressions else 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from .records import RunRecord
-    from .report import render
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from .nightly import ALL_BACKENDS, archive_dir, run_nightly
 
-    record = RunRecord.load(Path(args.dir))
-    files = render(record, Path(args.dir))
+    bad = [b for b in args.backend if b not in ALL_BACKENDS]
+    if bad:
+        raise DunelabError(f"--backend {bad[0]}: must be one of {', '.join(ALL_BACKENDS)}")
+    night, out = run_nightly(Path(args.archive).resolve() if args.archive else archive_dir(), only=args.backend,
+                             extra=args.run_args)
+    console.print((night / "summary.md").read_text(), soft_wrap=True, markup=False)
+    ran = [b for b in out if b.ran]
+    if not ran:
+        console.print("[red]nightly: no backend could run on this host[/red]")
+        return 1
+    return 0 if all(b.ok for b in out) else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .fleet import FLEET_FILE, load_fleet
+    from .records import RunRecord
+    from .report import render, render_fleet
+
+    if (Path(args.dir) / FLEET_FILE).is_file():     # a fleet run: a column per host
+        meta, records = load_fleet(Path(args.dir))
+        files = render_fleet(meta, records, Path(args.dir))
+    else:
+        record = RunRecord.load(Path(args.dir))
+        files = render(record, Path(args.dir))
     console.print(f"report: {files.markdown}\nhtml:   {files.html}")
     return 0
 
@@ -180,6 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--recipe", default="images/bookworm.yaml", type=Path)
     b.add_argument("--force", action="store_true", help="rebuild even if the cache is up to date")
     b.set_defaults(func=cmd_image_build)
+    bx = img.add_parser("box", help="package the image's disk as a vagrant-libvirt box and add it to vagrant")
+    bx.add_argument("--recipe", default="images/bookworm.yaml", type=Path)
+    bx.add_argument("--force", action="store_true", help="rebuild the box even if the cache is up to date")
+    bx.add_argument("--no-add", action="store_true", help="only build the .box; do not `vagrant box add` it")
+    bx.set_defaults(func=cmd_image_box)
+    vg = sub.add_parser("vagrant", help="what the project's Vagrantfile uses").add_subparsers(
+        dest="vagrant_cmd", required=True, metavar="ACTION")
+    vs = vg.add_parser("settings", help="box, libvirt driver and CPU mode for this host, and why")
+    vs.add_argument("--json", action="store_true")
+    vs.add_argument("--recipe", type=Path, help="image recipe of the box (default images/bookworm.yaml)")
+    vs.set_defaults(func=cmd_vagrant_settings)
 
     up = lab_cmd("up", cmd_up, "boot the lab's VM and wait until SSH answers")
     up.add_argument("--backend", choices=["auto", "bochs", "qemu-kvm", "qemu-tcg"], help="override the lab's backend")
@@ -200,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc = lab_cmd("run", cmd_run, "run scenarios on a lab that is up; results and report under results/")
     _selection_args(sc)
     sc.add_argument("--list", action="store_true", help="list the scenarios and their rows, run nothing")
+    sc.add_argument("--hosts", metavar="INVENTORY", help="run on every host of this inventory (YAML) in parallel, "
+                    "over SSH, instead of on a lab; results DIR/HOST/ and one report with a column per host")
+    sc.add_argument("--bare-metal", action="store_true",
+                    help="allow inventory hosts marked bare_metal: dune.ko is loaded into THEIR OWN kernels")
     rep = sub.add_parser("report", help="render report.md and report.html again from a results directory")
     rep.add_argument("dir", help="a results directory (holds results.json)")
     rep.set_defaults(func=cmd_report)
@@ -209,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--threshold", type=float, default=5.0,
                       help="percent a median must worsen, beyond its 95%% bootstrap interval (default 5)")
     cmp_.set_defaults(func=cmd_compare)
+    ni = sub.add_parser("nightly", help="every scenario on every backend here; compare with the previous night")
+    ni.add_argument("--archive", help="where nights are kept (default $DUNELAB_NIGHTLY_DIR or results/nightly)")
+    ni.add_argument("--backend", action="append", default=[], help="only this backend (repeatable)")
+    ni.add_argument("run_args", nargs="*", metavar="SCENARIO[/ROW]", help="what to run (default: every scenario)")
+    ni.set_defaults(func=cmd_nightly)
     st = lab_cmd("status", cmd_status, "is the lab up, on which backend and port")
     st.add_argument("--json", action="store_true")
     return p

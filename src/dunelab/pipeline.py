@@ -230,7 +230,10 @@ def _new_context(spec: LabSpec, plan: Plan, out_dir: Path | None) -> RunContext:
     return RunContext(Lab(spec), out, record, plan)
 
 
-def _run_stages(ctx: RunContext, stages: list[tuple[str, Callable[[RunContext], str]]]) -> bool:
+def _run_stages(ctx: RunContext, stages: list[tuple[str, Callable[[RunContext], str]]],
+                catch: tuple[type[BaseException], ...] = (DunelabError,)) -> bool:
+    """Run `stages` in order until one fails; a failure is one of `catch` (fleet runs also catch
+    connection errors, so a host that drops out is recorded instead of ending its thread)."""
     ok = True
     for name, fn in stages:
         t0 = time.monotonic()
@@ -239,8 +242,9 @@ def _run_stages(ctx: RunContext, stages: list[tuple[str, Callable[[RunContext], 
             detail, status = fn(ctx), "ok"
         except Skipped as e:
             detail, status = str(e), "skipped"
-        except DunelabError as e:
-            detail, status, ok = str(e), "failed", False
+        except catch as e:
+            detail = str(e) if isinstance(e, DunelabError) else f"{type(e).__name__}: {e}"
+            status, ok = "failed", False
         ctx.record.stages.append(StageResult(name, status, round(time.monotonic() - t0, 1), detail))
         ctx.save()
         console.print(f"   {status}: {detail}", soft_wrap=True)

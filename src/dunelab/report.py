@@ -21,16 +21,21 @@ BASELINE = "linux"
 
 
 # ---------------------------------------------------------------------------- model (pure, tested)
+TIME_UNITS = ("ns", "us", "ms", "s")
+
+
 def unit_label(unit: str, clock: str) -> str:
     if unit == "tsc":
         return {"emulated": "emulated ticks", "hardware": "cycles (TSC)"}.get(clock, "TSC ticks")
+    if unit in TIME_UNITS and clock == "emulated":
+        return f"{unit} of emulated guest time"
     return unit
 
 
 CLOCK_NOTE = {
-    "emulated": ("Time is in **emulated ticks**: the guest's TSC under an emulator (Bochs counts emulated "
-                 "instructions, not cycles of any real CPU). Compare ratios and events per operation with the "
-                 "paper, never absolute numbers."),
+    "emulated": ("Times are **emulated**: under an emulator the guest's TSC (\"emulated ticks\") and its clock "
+                 "advance with emulated instructions (Bochs counts instructions, not cycles of any real CPU). "
+                 "Compare ratios and events per operation with the paper, never absolute numbers."),
     "hardware": "Time is in TSC cycles of the guest's (hardware-virtualized) CPU.",
 }
 
@@ -42,17 +47,18 @@ class MetricRow:
     metric: str
     unit: str
     ops_per_sample: int
+    baseline: str = BASELINE     # the variant ratios divide by (the scenario's `baseline`)
     ours: dict[str, Summary] = field(default_factory=dict)
     events: dict[str, dict[str, float]] = field(default_factory=dict)   # variant -> counter -> per op
     paper: dict[str, float] = field(default_factory=dict)
     samples: dict[str, list[float]] = field(default_factory=dict)
 
-    def ratio(self, variant: str, baseline: str = BASELINE) -> float | None:
-        a, b = self.ours.get(variant), self.ours.get(baseline)
+    def ratio(self, variant: str, baseline: str | None = None) -> float | None:
+        a, b = self.ours.get(variant), self.ours.get(baseline or self.baseline)
         return a.median / b.median if a and b and b.median else None
 
-    def paper_ratio(self, variant: str, baseline: str = BASELINE) -> float | None:
-        a, b = self.paper.get(variant), self.paper.get(baseline)
+    def paper_ratio(self, variant: str, baseline: str | None = None) -> float | None:
+        a, b = self.paper.get(variant), self.paper.get(baseline or self.baseline)
         return a / b if a is not None and b else None
 
     def exits_per_op(self, variant: str) -> float | None:
@@ -93,10 +99,12 @@ def _add_events(a: dict, b: dict) -> dict:
 def metric_rows(record: RunRecord, scenario: str) -> list[MetricRow]:
     info = record.scenarios.get(scenario, {})
     paper = (info.get("paper") or {}).get("values", {})
+    base = info.get("baseline") or BASELINE
     merged = merge_metrics(record.metrics(scenario))
     rows: dict[str, MetricRow] = {}
     for (name, variant), m in merged.items():
-        r = rows.setdefault(name, MetricRow(name, m.unit, m.ops_per_sample, paper=dict(paper.get(name, {}))))
+        r = rows.setdefault(name, MetricRow(name, m.unit, m.ops_per_sample, base,
+                                            paper=dict(paper.get(name, {}))))
         r.ours[variant] = m.summary()
         r.samples[variant] = m.samples
         ev = m.events_per_op()
@@ -108,12 +116,14 @@ def metric_rows(record: RunRecord, scenario: str) -> list[MetricRow]:
 
 
 def variants_of(rows: list[MetricRow]) -> list[str]:
+    """Every variant, the baseline first, then in the order they appear."""
     seen: list[str] = []
     for r in rows:
         for v in list(r.ours) + list(r.paper):
             if v not in seen:
                 seen.append(v)
-    return sorted(seen, key=lambda v: (v != BASELINE, seen.index(v)))
+    base = rows[0].baseline if rows else BASELINE
+    return sorted(seen, key=lambda v: (v != base, seen.index(v)))
 
 
 @dataclass
@@ -211,22 +221,27 @@ def plot_compare(rows: list[MetricRow], clock: str, title: str, out: Path) -> Pa
 
 
 def plot_ratios(rows: list[MetricRow], title: str, out: Path) -> Path | None:
-    """Dune / Linux as we measured it beside the paper's: the one comparison that crosses machines."""
-    pairs = [(r.metric, r.ratio("dune"), r.paper_ratio("dune")) for r in rows]
-    pairs = [p for p in pairs if p[1] is not None or p[2] is not None]
-    if not pairs:
+    """Each variant / the baseline as we measured it, beside the paper's: the one comparison that
+    crosses machines. Only measures the paper has."""
+    rows = [r for r in rows if r.paper and r.baseline in r.ours]
+    variants = [v for v in variants_of(rows) if rows and v != rows[0].baseline and any(v in r.ours for r in rows)]
+    bars = [(r.metric, v, r.ratio(v), r.paper_ratio(v)) for r in rows for v in variants if v in r.ours]
+    if not bars:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(pairs) + 1.4), dpi=110)
-    ys = range(len(pairs))
-    ax.barh([y - 0.2 for y in ys], [p[1] or 0 for p in pairs], height=0.38, color=COLORS["dune"], label="ours")
-    ax.barh([y + 0.2 for y in ys], [p[2] or 0 for p in pairs], height=0.38, color="#999999", label="paper")
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(bars) + 1.4), dpi=110)
+    ys = range(len(bars))
+    ax.barh([y - 0.2 for y in ys], [b[2] or 0 for b in bars], height=0.38,
+            color=[_color(b[1], i) for i, b in enumerate(bars)], label="ours")
+    paper = [(y, b[3]) for y, b in zip(ys, bars, strict=True) if b[3] is not None]
+    if paper:
+        ax.barh([y + 0.2 for y, _ in paper], [p for _, p in paper], height=0.38, color="#999999", label="paper")
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_yticks(list(ys))
-    ax.set_yticklabels([p[0] for p in pairs])
+    ax.set_yticklabels([b[0] if len(variants) == 1 else f"{b[0]} [{b[1]}]" for b in bars])
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlabel("Dune / Linux (median; < 1: Dune is faster), log scale")
+    ax.set_xlabel(f"variant / {rows[0].baseline} (median; < 1: faster than {rows[0].baseline}), log scale")
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     return _save(fig, out)
@@ -302,6 +317,8 @@ def _ratio(x: float | None) -> str:
 def _summary_cell(s: Summary | None) -> str:
     if s is None:
         return "–"
+    if s.n == 1:
+        return fmt(s.median)
     return f"{fmt(s.median)} [{fmt(s.p10)}–{fmt(s.p90)}] n={s.n}"
 
 
@@ -394,19 +411,20 @@ def _scenario_sections(record: RunRecord, name: str, info: dict, plots: dict[str
     ours_v = [v for v in variants if any(v in r.ours for r in mrows)]
     unit = "/".join(sorted({unit_label(r.unit, clock) for r in mrows}))
     s.append(Section("h3", "Results"))
-    s.append(Section("p", f"Ours: median [p10–p90] n=samples, in {unit} per sample"
+    s.append(Section("p", f"Ours: median [p10–p90] n=samples (one value when n=1), in {unit} per sample"
                           + (f"; {CLOCK_NOTE[clock]}" if clock in CLOCK_NOTE else "")
                           + (f" Paper: {paper.get('citation', '')}, {paper.get('machine', '')}, "
                              f"{paper.get('unit', '')}." if paper else "")))
+    base = mrows[0].baseline
     header = ["measure"] + [f"ours {v}" for v in ours_v]
-    others = [v for v in ours_v if v != BASELINE]
-    has_base = BASELINE in ours_v
+    others = [v for v in ours_v if v != base]
+    has_base = base in ours_v
     if has_base:
-        header += [f"ours {v}/{BASELINE}" for v in others]
+        header += [f"ours {v}/{base}" for v in others]
     if paper:
         header += [f"paper {v}" for v in variants if any(v in r.paper for r in mrows)]
         if has_base:
-            header += [f"paper {v}/{BASELINE}" for v in others if any(v in r.paper for r in mrows)]
+            header += [f"paper {v}/{base}" for v in others if any(v in r.paper for r in mrows)]
     exit_variants = [v for v in ours_v if any(r.exits_per_op(v) is not None for r in mrows)]
     header += [f"exits/op {v}" for v in exit_variants]
     table = []
@@ -437,7 +455,7 @@ def _scenario_sections(record: RunRecord, name: str, info: dict, plots: dict[str
             [f"{c.metric} [{c.variant}]", c.event, fmt(c.predicted) + (f" ± {fmt(c.tolerance)}" if c.tolerance else ""),
              fmt(c.measured), "holds" if c.holds else "DOES NOT HOLD", c.why] for c in checks], cls="predictions"))
     for key, caption in ((f"compare-{name}", "Our measurements per variant"),
-                         (f"ratios-{name}", "Dune / Linux: ours beside the paper's"),
+                         (f"ratios-{name}", "Ratios to the baseline: ours beside the paper's"),
                          (f"dist-{name}", "Sample distributions")):
         if key in plots:
             s.append(Section("img", caption, image=plots[key]))
@@ -536,7 +554,7 @@ def render(record: RunRecord, out_dir: Path) -> ReportFiles:
     for name in record.scenarios:
         rows = metric_rows(record, name)
         for key, fn in ((f"compare-{name}", lambda r, o, n=name: plot_compare(r, clock, f"{n}: Linux vs Dune", o)),
-                        (f"ratios-{name}", lambda r, o, n=name: plot_ratios(r, f"{n}: Dune / Linux", o)),
+                        (f"ratios-{name}", lambda r, o, n=name: plot_ratios(r, f"{n}: ratios to the baseline", o)),
                         (f"dist-{name}", lambda r, o, n=name: plot_distributions(r, clock, f"{n}: samples", o))):
             p = fn(rows, plot_dir / f"{key}.png")
             if p:
@@ -557,3 +575,191 @@ def rows_summary(rows: list[RowResult]) -> str:
     for r in rows:
         c[r.status] += 1
     return ", ".join(f"{n} {k}" for k, n in sorted(c.items()))
+
+
+# ---------------------------------------------------------------------------- many runs side by side
+# A fleet run (dunelab run --hosts) is one RunRecord per host; its report puts them in columns. The
+# per-host reports stay next to it (DIR/<host>/report.html) with every detail.
+def plot_fleet(name: str, hosts: list[str], per_host: dict[str, list[MetricRow]], clocks: dict[str, str],
+               out: Path) -> Path | None:
+    """Median with p10-p90 whiskers per (measure, variant), one bar per host, log scale."""
+    keys: list[tuple[str, str]] = []
+    for h in hosts:
+        for r in per_host.get(h, []):
+            for v in r.ours:
+                if (r.metric, v) not in keys:
+                    keys.append((r.metric, v))
+    if not keys:
+        return None
+    plt = _plt()
+    present = [h for h in hosts if per_host.get(h)]
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(keys) * max(1, len(present)) + 1.4), dpi=110)
+    height = 0.8 / len(present)
+    for i, h in enumerate(present):
+        rows = {r.metric: r for r in per_host[h]}
+        ys, xs, lo, hi = [], [], [], []
+        for j, (metric, variant) in enumerate(keys):
+            s = rows[metric].ours.get(variant) if metric in rows else None
+            if s is None:
+                continue
+            ys.append(j + (i - (len(present) - 1) / 2) * height)
+            xs.append(max(s.median, 1e-9))
+            lo.append(max(s.median - s.p10, 0))
+            hi.append(max(s.p90 - s.median, 0))
+        ax.barh(ys, xs, height=height * 0.9, color=_PALETTE[i % len(_PALETTE)], xerr=[lo, hi],
+                label=f"{h} ({clocks.get(h) or '?'})", error_kw={"elinewidth": 0.8, "capsize": 2})
+    ax.set_yticks(range(len(keys)))
+    ax.set_yticklabels([f"{m} [{v}]" for m, v in keys])
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("per sample, median and p10-p90, log scale (each host in its own clock's unit)")
+    ax.set_title(f"{name}: hosts side by side")
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, out)
+
+
+def _host_cell(r: RowResult | None, attempts: int) -> str:
+    if r is None:
+        return "not run"
+    cell = f"{r.status} {r.seconds:.1f}s" if r.seconds else r.status
+    if attempts > 1:
+        cell += f" ({attempts} attempts)"
+    if r.status != PASSED and r.reason:
+        cell += f": {r.reason[:80]}"
+    return cell
+
+
+def fleet_sections(meta: dict, records: dict[str, RunRecord], plots: dict[str, Path]) -> list[Section]:
+    hosts = [h["name"] for h in meta["hosts"]]
+    outcome = {h["name"]: h for h in meta["hosts"]}
+    ok = sum(1 for h in meta["hosts"] if h["success"])
+    s = [Section("h1", f"dunelab fleet run {meta['run_id']}")]
+    s.append(Section("p", f"**{'PASSED' if meta.get('success') else 'FAILED'}** — {ok} of {len(hosts)} hosts "
+                          f"passed. Started {meta.get('started')}, finished {meta.get('finished') or '–'}.",
+                     cls="ok" if meta.get("success") else "bad"))
+    bare = [h["name"] for h in meta["hosts"] if h.get("bare_metal")]
+    if bare:
+        s.append(Section("p", f"**Bare metal**: dune.ko was loaded into the kernel of {', '.join(bare)} itself.",
+                         cls="bad"))
+    table = []
+    for h in hosts:
+        rec, o = records.get(h), outcome[h]
+        env = rec.env if rec else None
+        c = rec.counts() if rec else {}
+        stopped = f"{o['failed_stage']}: {o['reason']}" if o.get("failed_stage") else o.get("reason", "")
+        table.append([h, "passed" if o["success"] else "failed", o.get("target", ""),
+                      env.backend if env else "–", env.clock if env and env.clock else "–",
+                      (env.guest_kernel or "–") if env else "–", _yn(env.guest_vmx) if env else "?",
+                      (f"{c.get('passed', 0)}/{c.get('failed', 0)}/{c.get('error', 0)}/{c.get('skipped', 0)}"
+                       if rec else "–"), stopped[:240],
+                      f"{o['dir']}/report.html" if rec else "–"])
+    s.append(Section("table", header=["host", "outcome", "SSH", "backend", "clock", "kernel", "VMX",
+                                      "rows passed/failed/error/skipped", "what went wrong", "host report"],
+                     rows=table, cls="hosts"))
+    stage_names: list[str] = []
+    for rec in records.values():
+        stage_names += [st.name for st in rec.stages if st.name not in stage_names]
+    if stage_names:
+        s.append(Section("h2", "Stages"))
+        lines = []
+        for name in stage_names:
+            line = [name]
+            for h in hosts:
+                st = next((x for x in records[h].stages if x.name == name), None) if h in records else None
+                line.append("–" if st is None else f"{st.status} {st.seconds:.1f}s" if st.status != "failed"
+                            else f"failed {st.seconds:.1f}s: {st.detail[:100]}")
+            lines.append(line)
+        s.append(Section("table", header=["stage", *hosts], rows=lines))
+    if any(r.env.clock == "emulated" for r in records.values()):
+        s.append(Section("p", CLOCK_NOTE["emulated"] + " Hosts with different clocks are set side by side only "
+                              "through their ratios and events per operation."))
+    scenarios: list[str] = []
+    for rec in records.values():
+        scenarios += [n for n in rec.scenarios if n not in scenarios]
+    for name in scenarios:
+        s.append(Section("h2", f"Scenario `{name}`"))
+        row_ids: list[str] = []
+        for rec in records.values():
+            row_ids += [r.row for r in rec.rows_of(name) if r.row not in row_ids]
+        lines = []
+        for rid in row_ids:
+            line = [rid]
+            for h in hosts:
+                attempts = [r for r in records[h].rows_of(name) if r.row == rid] if h in records else []
+                worst = next((a for a in attempts if a.status not in (PASSED, SKIPPED)), attempts[-1] if attempts
+                             else None)
+                line.append(_host_cell(worst, len(attempts)))
+            lines.append(line)
+        s.append(Section("table", header=["row", *hosts], rows=lines, cls="rows"))
+        per_host = {h: metric_rows(records[h], name) for h in hosts if h in records}
+        keys: list[tuple[str, str]] = []
+        for h in hosts:
+            for r in per_host.get(h, []):
+                keys += [(r.metric, v) for v in r.ours if (r.metric, v) not in keys]
+        base = next((r.baseline for rows in per_host.values() for r in rows), BASELINE)
+        if keys:
+            s.append(Section("h3", "Results per host"))
+            s.append(Section("p", "median [p10–p90] n=samples per sample, in each host's own unit."))
+            res, ratios, exits = [], [], []
+            for metric, variant in keys:
+                label = f"{metric} [{variant}]"
+                line, rline, eline = [label], [f"{metric} [{variant}/{base}]"], [label]
+                for h in hosts:
+                    row = next((r for r in per_host.get(h, []) if r.metric == metric), None)
+                    summ = row.ours.get(variant) if row else None
+                    unit = unit_label(row.unit, records[h].env.clock) if row else ""
+                    line.append(f"{_summary_cell(summ)} {unit}" if summ else "–")
+                    eline.append(fmt(row.exits_per_op(variant)) if row else "–")
+                    rline.append(_ratio(row.ratio(variant)) if row and variant != base else "")
+                res.append(line)
+                if variant != base and any(c for c in rline[1:]):
+                    ratios.append(rline)
+                if any(c != "–" for c in eline[1:]):
+                    exits.append(eline)
+            s.append(Section("table", header=["measure", *hosts], rows=res, cls="results"))
+            if ratios:
+                s.append(Section("h3", f"Ratio to {base} per host"))
+                s.append(Section("table", header=["measure", *hosts], rows=ratios))
+            if exits:
+                s.append(Section("h3", "VM exits per operation per host"))
+                s.append(Section("table", header=["measure", *hosts], rows=exits))
+        if f"fleet-{name}" in plots:
+            s.append(Section("img", f"{name}: hosts side by side", image=plots[f"fleet-{name}"]))
+    bad_hosts = [h for h in hosts if not outcome[h]["success"]]
+    if bad_hosts:
+        s.append(Section("h2", "Hosts that did not pass"))
+        for h in bad_hosts:
+            o = outcome[h]
+            s.append(Section("h3", f"{h} — " + (f"stage {o['failed_stage']} failed" if o.get("failed_stage")
+                                                 else "rows did not pass")))
+            if o.get("reason"):
+                s.append(Section("pre", o["reason"][-2500:]))
+            rec = records.get(h)
+            for r in (rec.rows if rec else []):
+                if r.status not in (PASSED, SKIPPED):
+                    s.append(Section("p", f"`{r.id}` {r.status}: {r.reason[:300]}"))
+    s.append(Section("p", "Files: fleet.json (hosts and outcomes), inventory.yaml (as given), and per host "
+                          "HOST/results.json, HOST/report.html, HOST/rows/*.log, HOST/kernel.log."))
+    return s
+
+
+def render_fleet(meta: dict, records: dict[str, RunRecord], out_dir: Path) -> ReportFiles:
+    """report.md, report.html and plots/fleet-*.png of a fleet run (fleet.json + each host's record)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    hosts = [h["name"] for h in meta["hosts"]]
+    plots: dict[str, Path] = {}
+    names: list[str] = []
+    for rec in records.values():
+        names += [n for n in rec.scenarios if n not in names]
+    clocks = {h: r.env.clock for h, r in records.items()}
+    for name in names:
+        per_host = {h: metric_rows(records[h], name) for h in hosts if h in records}
+        p = plot_fleet(name, hosts, per_host, clocks, out_dir / "plots" / f"fleet-{name}.png")
+        if p:
+            plots[f"fleet-{name}"] = p
+    sections = fleet_sections(meta, records, plots)
+    md = out_dir / "report.md"
+    md.write_text(to_markdown(sections, out_dir))
+    page = out_dir / "report.html"
+    page.write_text(to_html(sections, f"dunelab fleet run {meta['run_id']}"))
+    return ReportFiles(md, page, plots)

@@ -148,6 +148,10 @@ def run(conn, row: Row, params: Mapping[str, Any], attempt: int = 1, log_dir: Pa
     try:
         mark = _dmesg_mark(conn) if row.check_kernel_log else None
         r = conn.run(remote, hide=True, warn=True, timeout=row.timeout + 120)
+        if r.exited == -1 and not _transport_alive(conn):
+            # No exit status and no connection: the machine (or the network to it) went away. With the
+            # connection alive, -1 is a program killed by a signal that `timeout` passed on.
+            raise ChannelLost("the SSH connection closed during the row")
         result.seconds = round(time.monotonic() - t0, 3)
         output = r.stdout + (("\n" + r.stderr) if r.stderr else "")
         result.exit_status = r.exited
@@ -172,6 +176,25 @@ def run(conn, row: Row, params: Mapping[str, Any], attempt: int = 1, log_dir: Pa
         (log_dir / name).write_text(f"$ {cmd}\n{text}\n[exit status {r.exited}, {result.seconds:.1f}s]\n")
         result.output_file = f"{log_dir.name}/{name}"
     return result
+
+
+def _transport_alive(conn) -> bool:
+    """Whether `conn`'s SSH transport is still up (True when it cannot be told, e.g. a test double)."""
+    try:
+        transport = conn.client.get_transport()
+    except AttributeError:
+        return True
+    return transport is not None and transport.is_active()
+
+
+def _connected(conn_of: Callable[[], Any]):
+    """conn_of(), with a failure to (re)connect reported like a connection lost during the row."""
+    import paramiko
+
+    try:
+        return conn_of()
+    except (paramiko.SSHException, EOFError, OSError) as e:
+        raise ChannelLost(f"cannot reconnect: {type(e).__name__}: {e}") from e
 
 
 def _answers(conn_of: Callable[[], Any]) -> bool:
@@ -209,7 +232,7 @@ def run_rows(conn_of: Callable[[], Any], plan: Iterable[tuple[Scenario, list[Row
                 else:
                     progress(f"{row.id}" + (f" #{attempt}" if row.repeat > 1 else ""))
                     try:
-                        res = run(conn_of(), row, params, attempt, log_dir)
+                        res = run(_connected(conn_of), row, params, attempt, log_dir)
                     except GuestSilent as e:
                         # The guest's own `timeout` should have fired long before: is anybody home?
                         res = e.result

@@ -7,6 +7,7 @@ The rig, `dunelab run` and the integration tests all take their rows from here.
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from collections.abc import Iterable, Mapping
@@ -18,7 +19,8 @@ from . import PROJECT_ROOT
 from .errors import DunelabError
 from .schema import Field, Validator, load_yaml
 
-SCENARIOS_DIR = PROJECT_ROOT / "scenarios"
+# DUNELAB_SCENARIOS: another scenarios directory (the rig's own integration tests use a small one).
+SCENARIOS_DIR = Path(os.environ.get("DUNELAB_SCENARIOS") or PROJECT_ROOT / "scenarios")
 GUEST_ROOT = "/root/dunelab/scenarios"          # build: make -> GUEST_ROOT/<scenario>/
 LIBDUNE_TESTS = "/root/dune-tests"              # build: libdune-tests:KIND -> LIBDUNE_TESTS/KIND/
 
@@ -91,6 +93,8 @@ ROW_SCHEMA = {
 SCENARIO_SCHEMA = {
     "name": Field(str, required=True, check=_name_ok),
     "description": Field(str, default=""),
+    "baseline": Field(str, default="linux", check=_name_ok,
+                      doc="the variant the report divides the others by (trap: linux; gc: stw)"),
     "build": Field(str, default="make", choices=BUILDS,
                    doc="make: `make -C scenarios/NAME all O=DIR DUNE_PREFIX=PREFIX` in the image rootfs"),
     "params": Field(dict, fields={
@@ -192,6 +196,7 @@ class Scenario:
     rows: tuple[Row, ...]
     dir: Path
     predictions: tuple[Prediction, ...] = ()
+    baseline: str = "linux"
 
     @property
     def guest_dir(self) -> str:
@@ -312,7 +317,8 @@ def load_scenario(path: Path | str) -> Scenario:
             v.fail(f"predictions[{i}].metric", f"no row emits metric {pd['metric']!r}")
         predictions.append(Prediction(**pd))
     return Scenario(name=d["name"], description=d["description"], build=d["build"], params=params,
-                    paper=paper, rows=tuple(rows), dir=p.parent, predictions=tuple(predictions))
+                    paper=paper, rows=tuple(rows), dir=p.parent, predictions=tuple(predictions),
+                    baseline=d["baseline"])
 
 
 def discover(root: Path = SCENARIOS_DIR) -> list[Scenario]:
@@ -369,17 +375,19 @@ class ScenarioInfo:
     params: dict[str, Any] = field(default_factory=dict)
     paper: dict | None = None
     predictions: list[dict] = field(default_factory=list)
+    baseline: str = "linux"
 
     @classmethod
     def of(cls, s: Scenario, profile: str) -> ScenarioInfo:
         return cls(s.name, s.description, profile, s.profile(profile), s.paper.to_json() if s.paper else None,
-                   [p.to_json() for p in s.predictions])
+                   [p.to_json() for p in s.predictions], s.baseline)
 
     def to_json(self) -> dict:
         return {"name": self.name, "description": self.description, "profile": self.profile,
-                "params": self.params, "paper": self.paper, "predictions": self.predictions}
+                "params": self.params, "paper": self.paper, "predictions": self.predictions,
+                "baseline": self.baseline}
 
     @classmethod
     def from_json(cls, d: dict) -> ScenarioInfo:
         return cls(d["name"], d.get("description", ""), d["profile"], dict(d.get("params") or {}), d.get("paper"),
-                   list(d.get("predictions") or []))
+                   list(d.get("predictions") or []), d.get("baseline") or "linux")

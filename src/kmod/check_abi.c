@@ -28,6 +28,13 @@ CHECK(DUNE_GET_LAYOUT == 0x4018e903);
 CHECK(DUNE_TRAP_ENABLE == 0x8029e904);
 CHECK(DUNE_TRAP_DISABLE == 0xe905);
 CHECK(DUNE_QUEUE_INTR == 0x4004e906);
+/* dunelab additions (new numbers only) */
+CHECK(sizeof(struct dune_stats) == 158 * 8);
+CHECK(sizeof(struct dune_stats) % 8 == 0);	/* all __u64: summed as an array */
+CHECK(offsetof(struct dune_stats, returns) == 7 * 8);
+CHECK(offsetof(struct dune_stats, msr_writes) == 15 * 8);
+CHECK(offsetof(struct dune_stats, exit_reasons) == 30 * 8);
+CHECK(DUNE_GET_STATS == 0x84f0e907);
 CHECK(GPA_STACK_SIZE + GPA_MAP_SIZE == 1ULL << 36);
 
 int main(void)

@@ -53,6 +53,7 @@ struct dune_vm {
 	cpumask_var_t cpus_used;	/* CPUs that may cache this EPT */
 	struct dune_layout layout;
 	bool dead;			/* mm went through ->release */
+	atomic64_t invepts;		/* INVEPTs executed for this EPT (stats.c) */
 };
 
 /* Guest general-purpose registers not held in the VMCS (vmx_entry.S). */
@@ -113,12 +114,20 @@ struct dune_vcpu {
 	u64 exit_gpa;
 	u32 exit_intr_info;
 	u32 exit_insn_len;
+
+	/* Event counters: written only by the owning thread, summed by stats.c. */
+	struct dune_stats stats;
 };
 
 struct dune_file {
-	struct mutex lock;		/* protects vcpus list */
+	struct mutex lock;		/* protects vcpus list and totals */
 	struct list_head vcpus;
+	struct dune_stats totals;	/* counts of vCPUs already destroyed */
 };
+
+/* Bump a counter of the vCPU the calling thread runs (no atomics: one writer). */
+#define dune_stat_inc(vcpu, field)	((vcpu)->stats.field++)
+#define dune_stat_add(vcpu, field, n)	((vcpu)->stats.field += (n))
 
 /* vmx_hw.c */
 int dune_vmx_init(void);
@@ -142,7 +151,7 @@ void dune_vmcs_set_host_per_entry(void);
 /* ept.c */
 struct dune_vm *dune_vm_get_current(void);
 void dune_vm_put(struct dune_vm *vm);
-int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual);
+int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual, bool *mapped);
 bool dune_gpa_to_hva(const struct dune_layout *l, u64 gpa, unsigned long *hva);
 bool dune_hva_to_gpa(const struct dune_layout *l, unsigned long hva, u64 *gpa);
 void dune_fill_layout(struct mm_struct *mm, struct dune_layout *l);
@@ -153,6 +162,11 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf);
 long dune_ioctl_queue_intr(struct dune_file *df, unsigned long arg);
 void dune_vcpu_destroy(struct dune_vcpu *vcpu);
 void dune_file_reap(struct dune_file *df, bool all);
+
+/* stats.c */
+void dune_stats_count_exit(struct dune_vcpu *vcpu);
+void dune_stats_fold(struct dune_file *df, struct dune_vcpu *vcpu);
+long dune_ioctl_get_stats(struct dune_file *df, struct dune_stats __user *ustats);
 
 /* exits.c */
 /* dune_handle_exit() results that need preemptible work in the run loop. */

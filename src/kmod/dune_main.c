@@ -81,6 +81,8 @@ static long dune_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return dune_trap(cmd, arg);
 	case DUNE_QUEUE_INTR:
 		return dune_ioctl_queue_intr(df, arg);
+	case DUNE_GET_STATS:
+		return dune_ioctl_get_stats(df, (struct dune_stats __user *)arg);
 	default:
 		return -ENOTTY;
 	}
@@ -109,6 +111,7 @@ static int __init dune_init(void)
 	BUILD_BUG_ON(sizeof(struct dune_config) != 0xb0);
 	BUILD_BUG_ON(DUNE_ENTER != 0x80b0e901);
 	BUILD_BUG_ON(sizeof(struct dune_layout) != 24);
+	BUILD_BUG_ON(DUNE_GET_STATS != 0x84f0e907);
 
 	r = dune_vmx_init();
 	if (r)

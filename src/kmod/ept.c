@@ -192,6 +192,7 @@ void dune_ept_flush_local(void *arg)
 
 	if (!this_cpu_ptr(&dune_cpu)->vmx_on)
 		return;		/* VMXON flushes everything anyway */
+	atomic64_inc(&vm->invepts);
 	if (dune_caps.invept_single)
 		dune_invept(VMX_EPT_EXTENT_CONTEXT, vm->eptp);
 	else
@@ -434,7 +435,7 @@ void dune_vm_put(struct dune_vm *vm)
  * the notifier (zapping a PFN mapping invalidates it like any other PTE).
  */
 static int ept_map_pfnmap(struct dune_vm *vm, u64 gpa, unsigned long hva,
-			  bool write, unsigned long seq)
+			  bool write, unsigned long seq, bool *mapped)
 {
 	void *prealloc[EPT_LEVELS - 1] = {};
 	int nprealloc = 0, i, ret = 1;
@@ -486,6 +487,7 @@ static int ept_map_pfnmap(struct dune_vm *vm, u64 gpa, unsigned long hva,
 			WRITE_ONCE(*leaf, ((u64)pfn << PAGE_SHIFT) |
 				   VMX_EPT_READABLE_MASK | VMX_EPT_EXECUTABLE_MASK |
 				   (EPT_MT_WB << VMX_EPT_MT_EPTE_SHIFT));
+			*mapped = true;
 			ret = 0;
 		} else {
 			ret = -ENOMEM;
@@ -501,9 +503,10 @@ static int ept_map_pfnmap(struct dune_vm *vm, u64 gpa, unsigned long hva,
 /*
  * Handle an EPT violation at gpa.  Returns 0 to retry the guest, 1 if the
  * access is outside the process's memory (-> DUNE_RET_EPT_VIOLATION), or a
- * negative errno.  Runs preemptible, interrupts on, as current.
+ * negative errno.  *mapped: a leaf was installed or upgraded (for the stats).
+ * Runs preemptible, interrupts on, as current.
  */
-int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual)
+int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual, bool *mapped)
 {
 	bool write = qual & EPT_VIOLATION_ACC_WRITE;
 	void *prealloc[EPT_LEVELS - 1] = {};
@@ -536,7 +539,7 @@ int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual)
 	if (n == -EINTR || n == -ERESTARTSYS)
 		return 0;	/* fatal signal: the run loop will notice */
 	if (n != 1)
-		return ept_map_pfnmap(vm, gpa, hva, write, seq);
+		return ept_map_pfnmap(vm, gpa, hva, write, seq, mapped);
 
 	for (i = 0; i < EPT_LEVELS - 1; i++) {
 		struct page *pg = alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO);
@@ -571,6 +574,7 @@ int dune_ept_handle_violation(struct dune_vm *vm, u64 gpa, u64 qual)
 	/* A present entry is only upgraded (R -> RW, same frame) here. */
 	WRITE_ONCE(*leaf, entry);
 	spin_unlock(&vm->ept_lock);
+	*mapped = true;
 out:
 	put_page(page);
 	for (i = 0; i < nprealloc; i++)

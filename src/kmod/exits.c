@@ -38,9 +38,11 @@ static void skip_insn(struct dune_vcpu *vcpu)
 			   intr & ~(GUEST_INTR_STATE_STI | GUEST_INTR_STATE_MOV_SS));
 }
 
-static void inject_exception(u32 vector, bool has_error, u32 error)
+static void inject_exception(struct dune_vcpu *vcpu, u32 vector, bool has_error, u32 error)
 {
 	u32 info = vector | INTR_TYPE_HARD_EXCEPTION | INTR_INFO_VALID_MASK;
+
+	dune_stat_inc(vcpu, exceptions_injected);
 
 	if (has_error) {
 		info |= INTR_INFO_DELIVER_CODE_MASK;
@@ -108,7 +110,7 @@ static int handle_cpuid(struct dune_vcpu *vcpu)
 static int handle_vmcall(struct dune_vcpu *vcpu, struct dune_config *conf)
 {
 	if ((vmcs_read(GUEST_SS_AR_BYTES) >> 5) & 3) {
-		inject_exception(X86_TRAP_UD, false, 0);
+		inject_exception(vcpu, X86_TRAP_UD, false, 0);
 		return 0;
 	}
 	skip_insn(vcpu);
@@ -136,7 +138,7 @@ static int handle_wrmsr(struct dune_vcpu *vcpu, struct dune_config *conf)
 	case MSR_LSTAR:
 	case MSR_CSTAR:
 		if (!is_canonical(val)) {
-			inject_exception(X86_TRAP_GP, true, 0);
+			inject_exception(vcpu, X86_TRAP_GP, true, 0);
 			return 0;
 		}
 		if (msr == MSR_LSTAR)
@@ -182,7 +184,7 @@ static int handle_xsetbv(struct dune_vcpu *vcpu)
 
 	if ((u32)vcpu->regs.rcx != XCR_XFEATURE_ENABLED_MASK ||
 	    val != xgetbv(XCR_XFEATURE_ENABLED_MASK)) {
-		inject_exception(X86_TRAP_GP, true, 0);
+		inject_exception(vcpu, X86_TRAP_GP, true, 0);
 		return 0;
 	}
 	skip_insn(vcpu);
@@ -240,7 +242,7 @@ int dune_handle_exit(struct dune_vcpu *vcpu, struct dune_config *conf)
 	case EXIT_REASON_INVVPID:
 	case EXIT_REASON_VMFUNC:
 		/* CPUID hides VMX: behave like a CPU without it. */
-		inject_exception(X86_TRAP_UD, false, 0);
+		inject_exception(vcpu, X86_TRAP_UD, false, 0);
 		return 0;
 	case EXIT_REASON_EPT_MISCONFIG:
 		pr_err_ratelimited("EPT misconfiguration at GPA %#llx\n",

@@ -166,6 +166,7 @@ static int vcpu_load(struct dune_vcpu *vcpu)
 	list_add(&vcpu->cpu_link, &dc->loaded);
 	vcpu->launched = false;
 	WRITE_ONCE(vcpu->cpu, cpu);
+	dune_stat_inc(vcpu, vmcs_loads);
 
 	/* Let EPT invalidations reach this CPU before we can cache anything. */
 	cpumask_set_cpu(cpu, vcpu->vm->cpus_used);
@@ -179,6 +180,7 @@ static int vcpu_load(struct dune_vcpu *vcpu)
 	}
 	/* Linear mappings tagged with our VPID here may predate guest changes. */
 	if (vcpu->vpid) {
+		dune_stat_inc(vcpu, invvpids);
 		if (dune_caps.invvpid_type == VMX_VPID_EXTENT_SINGLE_CONTEXT)
 			dune_invvpid(VMX_VPID_EXTENT_SINGLE_CONTEXT, vcpu->vpid, 0);
 		else
@@ -234,6 +236,7 @@ static void inject_pending(struct dune_vcpu *vcpu)
 	clear_bit(vec, vcpu->pending_intr);
 	vmcs_write(VM_ENTRY_INTR_INFO_FIELD,
 		   vec | INTR_TYPE_EXT_INTR | INTR_INFO_VALID_MASK);
+	dune_stat_inc(vcpu, interrupts_injected);
 	if (bitmap_empty(vcpu->pending_intr, DUNE_NR_VECTORS)) {
 		if (vcpu->window_exiting) {
 			vmcs_clear_bits(CPU_BASED_VM_EXEC_CONTROL,
@@ -278,6 +281,7 @@ static int vcpu_enter_irqoff(struct dune_vcpu *vcpu)
 	u16 ds, es, ldt;
 	u64 host_kgs, host_debugctl;
 	unsigned long host_dr7;
+	unsigned int wrmsrs = 0;	/* counted: the WRMSRs below */
 	int fail;
 
 	savesegment(ds, ds);
@@ -287,16 +291,27 @@ static int vcpu_enter_irqoff(struct dune_vcpu *vcpu)
 	rdmsrl(MSR_IA32_DEBUGCTLMSR, host_debugctl);
 	get_debugreg(host_dr7, 7);
 
-	if (vcpu->g_kernel_gs != host_kgs)
+	/* Each MSR that differs is written here and again after the exit. */
+	if (vcpu->g_kernel_gs != host_kgs) {
 		wrmsrl(MSR_KERNEL_GS_BASE, vcpu->g_kernel_gs);
-	if (vcpu->g_star != dc->star)
+		wrmsrs++;
+	}
+	if (vcpu->g_star != dc->star) {
 		wrmsrl(MSR_STAR, vcpu->g_star);
-	if (vcpu->g_lstar != dc->lstar)
+		wrmsrs += 2;
+	}
+	if (vcpu->g_lstar != dc->lstar) {
 		wrmsrl(MSR_LSTAR, vcpu->g_lstar);
-	if (vcpu->g_cstar != dc->cstar)
+		wrmsrs += 2;
+	}
+	if (vcpu->g_cstar != dc->cstar) {
 		wrmsrl(MSR_CSTAR, vcpu->g_cstar);
-	if (vcpu->g_sfmask != dc->sfmask)
+		wrmsrs += 2;
+	}
+	if (vcpu->g_sfmask != dc->sfmask) {
 		wrmsrl(MSR_SYSCALL_MASK, vcpu->g_sfmask);
+		wrmsrs += 2;
+	}
 	if (native_read_cr2() != vcpu->cr2)
 		native_write_cr2(vcpu->cr2);
 
@@ -314,8 +329,10 @@ static int vcpu_enter_irqoff(struct dune_vcpu *vcpu)
 	invalidate_tss_limit();
 
 	rdmsrl(MSR_KERNEL_GS_BASE, vcpu->g_kernel_gs);
-	if (vcpu->g_kernel_gs != host_kgs)
+	if (vcpu->g_kernel_gs != host_kgs) {
 		wrmsrl(MSR_KERNEL_GS_BASE, host_kgs);
+		wrmsrs++;
+	}
 	if (vcpu->g_star != dc->star)
 		wrmsrl(MSR_STAR, dc->star);
 	if (vcpu->g_lstar != dc->lstar)
@@ -325,10 +342,16 @@ static int vcpu_enter_irqoff(struct dune_vcpu *vcpu)
 	if (vcpu->g_sfmask != dc->sfmask)
 		wrmsrl(MSR_SYSCALL_MASK, dc->sfmask);
 	/* VM exits clear DEBUGCTL and set DR7 to 0x400. */
-	if (host_debugctl)
+	if (host_debugctl) {
 		wrmsrl(MSR_IA32_DEBUGCTLMSR, host_debugctl);
+		wrmsrs++;
+	}
 	if (host_dr7 & 0xff)
 		set_debugreg(host_dr7, 7);
+	/* vmx_entry.S rewrites SPEC_CTRL after the exit under legacy IBRS. */
+	if (cpu_feature_enabled(X86_FEATURE_KERNEL_IBRS))
+		wrmsrs++;
+	dune_stat_add(vcpu, msr_writes, wrmsrs);
 	return fail;
 }
 
@@ -355,6 +378,7 @@ static void vcpu_capture_exit(struct dune_vcpu *vcpu)
 	if (idt & VECTORING_INFO_VALID_MASK) {
 		u32 type = idt & VECTORING_INFO_TYPE_MASK;
 
+		dune_stat_inc(vcpu, events_reinjected);
 		vmcs_write(VM_ENTRY_INTR_INFO_FIELD,
 			   idt & (VECTORING_INFO_VALID_MASK | VECTORING_INFO_TYPE_MASK |
 				  VECTORING_INFO_DELIVER_CODE_MASK |
@@ -404,11 +428,16 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 			continue;
 		}
 		/* The guest runs on this thread's user FPU state: load it. */
-		if (test_thread_flag(TIF_NEED_FPU_LOAD))
+		if (test_thread_flag(TIF_NEED_FPU_LOAD)) {
 			switch_fpu_return();
+			dune_stat_inc(vcpu, fpu_loads);
+		}
 
+		dune_stat_inc(vcpu, entries);
 		if (vcpu_enter_irqoff(vcpu)) {
 			u32 err = vmcs_read(VM_INSTRUCTION_ERROR);
+
+			dune_stat_inc(vcpu, entry_failures);
 
 			local_irq_enable();
 			preempt_enable();
@@ -418,6 +447,7 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 			return DUNE_RET_NOENTER;
 		}
 		vcpu_capture_exit(vcpu);
+		dune_stats_count_exit(vcpu);
 		/* A failed entry (exit reason bit 31) does not launch the VMCS. */
 		if (!(vcpu->exit_reason & VMX_EXIT_REASONS_FAILED_VMENTRY))
 			vcpu->launched = true;
@@ -428,8 +458,13 @@ static int vcpu_run(struct dune_vcpu *vcpu, struct dune_config *conf)
 		preempt_enable();
 
 		if (r == DUNE_EXIT_SLOW_EPT) {
+			bool mapped = false;
+
+			dune_stat_inc(vcpu, ept_violations);
 			r = dune_ept_handle_violation(vcpu->vm, vcpu->exit_gpa,
-						      vcpu->exit_qual);
+						      vcpu->exit_qual, &mapped);
+			if (mapped)
+				dune_stat_inc(vcpu, ept_pages_mapped);
 			if (r == 1) {
 				conf->status = vcpu->exit_gpa;
 				return DUNE_RET_EPT_VIOLATION;
@@ -503,6 +538,7 @@ static struct dune_vcpu *vcpu_create(struct dune_file *df)
 	get_task_struct(current);
 	vcpu->task = current;
 	vcpu->id = atomic64_inc_return(&next_vcpu_id);
+	vcpu->stats.vcpus = 1;
 	/* Guest syscall MSRs start out as the host's: no switching needed. */
 	vcpu->g_star = this_cpu_read(dune_cpu.star);
 	vcpu->g_lstar = this_cpu_read(dune_cpu.lstar);
@@ -531,6 +567,9 @@ void dune_file_reap(struct dune_file *df, bool all)
 		if (all || (READ_ONCE(v->task->flags) & PF_EXITING))
 			list_move(&v->file_link, &dead);
 	}
+	/* Off the list now: keep their counts in the file's totals. */
+	list_for_each_entry(v, &dead, file_link)
+		dune_stats_fold(df, v);
 	mutex_unlock(&df->lock);
 	list_for_each_entry_safe(v, tmp, &dead, file_link) {
 		list_del(&v->file_link);
@@ -583,6 +622,7 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 		/* (Re)create this thread's vCPU; an old one is replaced. */
 		if (vcpu) {
 			list_del(&vcpu->file_link);
+			dune_stats_fold(df, vcpu);
 			old = vcpu;
 		}
 		vcpu = NULL;
@@ -612,6 +652,8 @@ long dune_ioctl_enter(struct dune_file *df, struct dune_config __user *uconf)
 	conf_to_vcpu(vcpu, &conf);
 	conf.status = 0;
 	r = vcpu_run(vcpu, &conf);
+	dune_stat_inc(vcpu, ioctl_returns);
+	dune_stat_inc(vcpu, returns[r > 0 && r < DUNE_STATS_RETURNS ? r : 0]);
 	if (r < 0)
 		return r;
 	vcpu_to_conf(vcpu, &conf);

@@ -115,6 +115,22 @@ void dune_passthrough_syscall(struct dune_tf *tf);
 /* Raw syscall that works in any context (VMCALL in Dune mode, SYSCALL on the host). */
 long dune_syscall6(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
+/*
+ * dune.ko's event counters for this process's /dev/dune file (struct
+ * dune_stats in uapi/dune.h): VM exits by basic exit reason, entries, ioctl
+ * returns, host MSR writes, EPT violations, INVEPTs, injected interrupts...,
+ * summed over every vCPU the file ever had (threads that exited included).
+ * Works after dune_init(), in Dune mode (where the read is itself one VMCALL
+ * round trip, counted like any other: take deltas between two reads and
+ * measure that constant) and on the host.  A fork child has its own file,
+ * so its counters start at zero.  0, -ENODEV before dune_init(), -EFAULT.
+ */
+int dune_get_stats(struct dune_stats *st);
+
+/* Linux's name of VMX basic exit reason `reason` ("VMCALL", "EPT_VIOLATION",
+ * "EXTERNAL_INTERRUPT", ...), or NULL for a number Linux does not name. */
+const char *dune_exit_reason_name(unsigned int reason);
+
 /* printf to stderr that is safe in any context (trap handlers included). */
 void dune_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void dune_dump_trap_frame(const struct dune_tf *tf);

@@ -73,7 +73,8 @@ def running_lab(request, tmp_path_factory) -> RunningLab:
     running = RunningLab(lab, path, output, state["backend"])
     yield running
 
-    lab.channel().close()
+    if lab.state() is not None:       # `dunelab lab run` (test_scenarios) may have taken it down already
+        lab.channel().close()
     ref = vmproc.ProcessRef.from_json(state["process"])
     down = dunelab_cli("down", "--lab", str(path))
     assert down.returncode == 0, down.stdout + down.stderr

@@ -47,7 +47,8 @@ def test_predictions_are_checked():
 def test_units_are_labelled_by_clock():
     assert unit_label("tsc", "emulated") == "emulated ticks"
     assert unit_label("tsc", "hardware") == "cycles (TSC)"
-    assert unit_label("ms", "emulated") == "ms"
+    assert unit_label("ms", "emulated") == "ms of emulated guest time"
+    assert unit_label("ms", "hardware") == "ms" and unit_label("req/s", "emulated") == "req/s"
 
 
 def test_render_writes_markdown_html_and_plots(tmp_path):
@@ -101,3 +102,23 @@ def test_report_cli_refuses_a_directory_without_results(tmp_path, capsys):
 def test_fmt():
     assert report.fmt(None) == "–" and report.fmt(0) == "0"
     assert report.fmt(1234567.0) == "1,234,567" and report.fmt(0.0312) == "0.0312" and report.fmt(123.4) == "123"
+
+
+def test_the_scenario_baseline_divides(tmp_path):
+    """GC compares its modes with stop-the-world, not with a `linux` variant it does not have."""
+    from dunelab.records import RowResult
+
+    rec = make_record()
+    rec.scenarios["gc"] = {"name": "gc", "description": "", "profile": "emulated", "params": {}, "baseline": "stw",
+                           "paper": {"citation": "p", "unit": "ms", "values": {"gcbench_total": {"stw": 1224,
+                                                                                                 "dune": 888}}},
+                           "predictions": []}
+    for mode, ms in (("stw", 25.0), ("mprotect", 47.0), ("dune", 31.0)):
+        rec.rows.append(RowResult("gc", f"gcbench-{mode}", "passed",
+                                  metrics=[MetricSample("gcbench_total", mode, "ms", [ms])]))
+    (row,) = metric_rows(rec, "gc")
+    assert row.baseline == "stw" and row.ratio("dune") == pytest.approx(31 / 25)
+    assert row.paper_ratio("dune") == pytest.approx(888 / 1224)
+    md = render(rec, tmp_path).markdown.read_text()
+    assert "| measure | ours stw | ours mprotect | ours dune | ours mprotect/stw | ours dune/stw | paper stw |" in md
+    assert "| gcbench_total | 25 | 47 | 31 | 1.88× | 1.24× | 1,224 | 888 | 0.73× |" in md

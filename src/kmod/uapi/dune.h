@@ -107,12 +107,59 @@ struct dune_trap_config {
 	__u8 delay;			/* instructions to skip after the trigger before notifying */
 } __attribute__((packed));
 
+/*
+ * Event counters of one /dev/dune file (DUNE_GET_STATS): the sums over all
+ * vCPUs ever created on it, live ones and those already destroyed (a vCPU's
+ * counts are folded into the file's totals when it goes away).  Every field
+ * is a __u64 that only grows.  Each vCPU's counters are plain integers bumped
+ * by the thread that runs it, so counting costs a few adds per round trip;
+ * a read sums them and may therefore see a running vCPU's counts a few
+ * events old.  What one VMCALL round trip costs shows up here as: 1 exit
+ * (exit_reasons[VMCALL]), 1 entry, 1 ioctl return (returns[DUNE_RET_SYSCALL])
+ * and the msr_writes of the entry/exit switching.  libdune's
+ * dune_get_stats() reads it; dune_exit_reason_name() names the indices.
+ */
+#define DUNE_STATS_EXIT_REASONS	128	/* basic exit reasons 0..127 (the SDM defines 0..79) */
+#define DUNE_STATS_RETURNS	8	/* conf.ret values 0..7 (0: DUNE_ENTER returned an errno) */
+
+struct dune_stats {
+	__u64 vcpus;			/* vCPUs created on this file */
+	__u64 vcpus_destroyed;		/* ... of which destroyed (thread exit, replaced) */
+	__u64 entries;			/* VMLAUNCH/VMRESUME executed */
+	__u64 entry_failures;		/* entries that failed (VMfail, or a failed-entry exit) */
+	__u64 exits;			/* VM exits, all reasons (failed entries not included) */
+	__u64 exits_other;		/* exits with basic reason >= DUNE_STATS_EXIT_REASONS */
+	__u64 ioctl_returns;		/* DUNE_ENTER returns to user space after running a vCPU */
+	__u64 returns[DUNE_STATS_RETURNS];	/* ... by conf.ret; [0]: by an errno */
+	__u64 msr_writes;		/* host WRMSRs of the module's switching around entry/exit */
+	__u64 fpu_loads;		/* thread FPU state reloaded by the kernel before an entry */
+	__u64 ept_violations;		/* EPT violations handled in the module */
+	__u64 ept_pages_mapped;		/* EPT leaves installed (or upgraded) by those */
+	__u64 invepts;			/* INVEPTs for this file's EPTs, on any CPU (see below) */
+	__u64 invvpids;			/* INVVPIDs (after a vCPU moved to another CPU) */
+	__u64 vmcs_loads;		/* VMCS loaded on a new CPU (first run, migration) */
+	__u64 interrupts_injected;	/* DUNE_QUEUE_INTR vectors delivered to the guest */
+	__u64 exceptions_injected;	/* exceptions the module raised in the guest (#UD, #GP) */
+	__u64 events_reinjected;	/* guest events an exit interrupted, delivered again */
+	__u64 reserved[5];		/* 0; room for more counters */
+	__u64 exit_reasons[DUNE_STATS_EXIT_REASONS];	/* VM exits by basic exit reason */
+};
+/*
+ * invepts: the EPT belongs to the process (mm), not to a file, so its
+ * INVEPT count is reported by every file with a live vCPU on it and moved
+ * into the totals of the file whose last vCPU on it goes away (the final
+ * teardown flush is not counted).  With one file per process, as libdune
+ * does it, that is exact.
+ */
+
 #define DUNE_ENTER		_IOR(DUNE_MINOR, 0x01, struct dune_config)
 #define DUNE_GET_SYSCALL	_IO(DUNE_MINOR, 0x02)
 #define DUNE_GET_LAYOUT		_IOW(DUNE_MINOR, 0x03, struct dune_layout)
 #define DUNE_TRAP_ENABLE	_IOR(DUNE_MINOR, 0x04, struct dune_trap_config)
 #define DUNE_TRAP_DISABLE	_IO(DUNE_MINOR, 0x05)
 #define DUNE_QUEUE_INTR		_IOW(DUNE_MINOR, 0x06, __u32)
+/* dunelab addition: the file's event counters (struct dune_stats above). */
+#define DUNE_GET_STATS		_IOR(DUNE_MINOR, 0x07, struct dune_stats)
 
 /* Signals are delivered into the guest as interrupt vector DUNE_SIGNAL_INTR_BASE + signo. */
 #define DUNE_SIGNAL_INTR_BASE	200

@@ -29,6 +29,7 @@ struct test_case {
 
 #define TEST_LIST_END { NULL, NULL }
 
-extern const struct test_case pt_tests[], maps_tests[], layout_tests[], vm_tests[], elf_tests[];
+extern const struct test_case pt_tests[], maps_tests[], layout_tests[], vm_tests[], elf_tests[],
+	exit_reason_tests[];
 
 #endif

@@ -6,7 +6,8 @@ int test_failed_checks;
 
 int main(void)
 {
-	const struct test_case *suites[] = { pt_tests, maps_tests, layout_tests, vm_tests, elf_tests };
+	const struct test_case *suites[] = { pt_tests, maps_tests, layout_tests, vm_tests, elf_tests,
+						 exit_reason_tests };
 	int passed = 0, failed = 0;
 	size_t s;
 
