@@ -164,7 +164,7 @@ class Lab:
 
     def _boot_method(self, backend: str, image: Image) -> str:
         """How this boot starts; the same word goes into boots.jsonl. QEMU: `direct` (-kernel/-initrd).
-        Bochs: the lab's bochs.boot, `direct` (kernel preloaded in RAM), `iso` or `restore`."""
+        Bochs: the lab's bochs.boot, `direct` (vmlinuz-direct: no decompressor), `iso` or `restore`."""
         if backend != "bochs":
             return "direct"
         if image.rawdisk is None or image.kernel_direct is None:
