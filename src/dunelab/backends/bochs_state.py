@@ -250,6 +250,28 @@ def prepare_restore(saved: SavedState, lab_dir: Path, rawdisk: Path) -> Path:
     return rdir
 
 
+# Bochs restores its timers by slot number (the state's `pc_system` file), and a device's timers
+# get their slots when its plugin is loaded. A restore loads plugins in the order of the saved
+# config's `plugin_ctrl` line; a config without that line loads them as its device lines come
+# (serial before e1000 before usb), so the restored eth_slirp timer took the saved state of a
+# serial timer (inactive: slirp never polled) and the serial timers those of e1000/slirp/usb.
+# The first boot of a state therefore unloads the three plugins with timers that a config loads
+# early, then names all plugins in the order Bochs writes them (checked: the timer names register
+# in the same order as under `-r`).
+PLUGIN_CTRL = ("plugin_ctrl: serial=false, usb_uhci=false, e1000=false\n"
+               "plugin_ctrl: voodoo=false, biosdev=true, usb_uhci=true, busmouse=false, iodebug=true, "
+               "ne2k=false, parallel=true, es1370=false, pcidev=false, usb_ohci=false, usb_ehci=false, "
+               "gameport=true, usb_xhci=false, sb16=false, pcipnic=false, e1000=true, extfpuirq=true, "
+               "speaker=false, serial=true, unmapped=true")
+
+
+def with_plugin_order(bochsrc: str) -> str:
+    """`bochsrc` with PLUGIN_CTRL before any device line (see above)."""
+    lines = bochsrc.splitlines(keepends=True)
+    at = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("#")), len(lines))
+    return "".join(lines[:at]) + PLUGIN_CTRL + "\n" + "".join(lines[at:])
+
+
 # ---- building -------------------------------------------------------------------------------------
 def build(image, spec, backend, cmdline: str, media, key: str, ident: dict, timeout: float) -> SavedState:
     """Boot `image` cold with the seed port (`cmdline`), save the machine when the guest waits for
@@ -283,7 +305,7 @@ def _build_in(tmp, final, image, spec, backend, cmdline, media, key, ident, time
     console.touch()
     plan = backend.plan(spec, media, 0, tmp)
     for f, text in plan.files.items():
-        f.write_text(text)
+        f.write_text(with_plugin_order(text) if f.name == "bochsrc" else text)
     t0 = time.monotonic()
     popen, ref = vmproc.spawn(plan.argv, tmp / "bochs.out", cwd=tmp, env=plan.env)
     try:
