@@ -7,8 +7,9 @@ lab's identity on TCP port 2323. There the machine is saved (Bochs' save/restore
 VNC server, see rfb.py). Every later `up` restores that state and sends the lab's seed through a
 slirp port forward -- SSH keys, hostname, the host's clock and fresh entropy (the restored kernel's
 RNG is the same in every copy) -- and the guest starts sshd and answers "dunelab: sshd up".
-(A serial port would be the obvious channel, but Bochs 2.7's restored UARTs do not deliver what
-its socket mode receives to the guest: measured, see the README.)
+(TCP rather than a serial port: the guest needs its network anyway, and nothing has to hold the
+console UART open for reading.) The first boot loads Bochs' plugins in the order a restore does,
+since Bochs restores timers by slot (PLUGIN_CTRL below).
 
 A saved state is an entry of the content-addressed image cache, ``bochs-state-<key16>/``. Its key
 covers everything the saved machine depends on: the image key (kernel, initramfs, disk, guest
