@@ -33,7 +33,8 @@ def test_default_recipe_is_valid():
 
 def test_default_recipe_names_no_mirror():
     # Mirrors come from the host's APT configuration, never from the repository.
-    assert "http" not in DEFAULT.read_text()
+    text = DEFAULT.read_text()
+    assert "http://" not in text and "https://" not in text
 
 
 def test_minimal_recipe_gets_defaults(tmp_path):

@@ -43,8 +43,8 @@ def builds(tmp_path, tmp_home, monkeypatch) -> list[Path]:
         kvm_intel_nested=False, tools=tools))
     monkeypatch.setattr(Lab, "_overlay", lambda self, base: self.dir / "disk.qcow2")
     # A pid above the kernel's PID_MAX_LIMIT: never a live process; killing is refused outright.
-    monkeypatch.setattr(vmproc, "spawn", lambda argv, log, cwd: (None, vmproc.ProcessRef(4_194_305, -1)))
-    monkeypatch.setattr(Lab, "_wait_for_ssh", lambda self, ref, popen, emu_log, started: None)
+    monkeypatch.setattr(vmproc, "spawn", lambda argv, log, cwd, env=None: (None, vmproc.ProcessRef(4_194_305, -1)))
+    monkeypatch.setattr(Lab, "_wait_for_ssh", lambda self, ref, popen, emu_log, started, watch=None: None)
 
     def no_kill(*a, **k):
         raise AssertionError("nothing may be killed here")
