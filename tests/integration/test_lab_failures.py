@@ -64,8 +64,11 @@ def test_kernel_panic_fails_at_once(tmp_path):
 def test_interrupted_up_leaves_no_emulator(tmp_path, sig):
     lab, path = tcg_lab(tmp_path, f"itest-{sig.name.lower()}", boot_timeout=600)
     dunelab_cli("image", "build", timeout=900)  # so the emulator starts promptly below
+    # The CLI as a user's terminal runs it: a test suite started in the background by a non-interactive
+    # shell inherits SIGINT ignored (POSIX), and Python then keeps it ignored.
     proc = subprocess.Popen([sys.executable, "-m", "dunelab.cli", "up", "--lab", path], cwd=PROJECT_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while lab.state() is None and time.monotonic() < deadline:  # wait until the emulator runs
         time.sleep(0.2)

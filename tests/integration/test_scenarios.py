@@ -79,14 +79,15 @@ def test_run_succeeded_and_results_match_the_schema(scenario_run):
 
 def test_every_metric_has_real_samples(scenario_run):
     """Repeated samples have a spread (a constant would mean a broken clock or a stubbed number; a
-    single measurement such as a benchmark's total time has none to show), and the parameters the
-    program reports are the ones the rig passed."""
+    single measurement such as a benchmark's total time has none to show, and two repetitions of the
+    same deterministic work under an emulator can agree to the last printed digit), and the
+    parameters the program reports are the ones the rig passed."""
     rec = scenario_run.record
     metrics = [(r, m) for r in rec.rows for m in r.metrics]
     assert metrics, "no row emitted a metric"
     for row, m in metrics:
         s = m.summary()
-        assert s.n == 1 or s.max > s.min, f"{row.id}: {m.name}[{m.variant}] has no spread: {s}"
+        assert s.n < 3 or s.max > s.min, f"{row.id}: {m.name}[{m.variant}] has no spread: {s}"
         profile = rec.scenarios[row.scenario]["params"]
         for k, v in m.params.items():
             if k in profile:

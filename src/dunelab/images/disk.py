@@ -22,9 +22,10 @@ from .run import run_logged
 
 STEP = "disk image"
 
-# Timers that would wake up in the middle of a measurement and touch the disk or the network.
+# Timers that would wake up in the middle of a measurement and touch the disk or the network, and
+# lighttpd's own service (installed for scenarios/sandbox, which starts the server itself).
 _DISABLE = ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer", "fstrim.timer",
-            "e2scrub_reap.service")
+            "e2scrub_reap.service", "lighttpd.service")
 _ENABLE = ("systemd-networkd.service", "ssh.service", "serial-getty@ttyS0.service",
            "dunelab-ready.service")
 
