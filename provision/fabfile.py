@@ -25,6 +25,11 @@ DMESG_PROBLEMS = (r"Oops|BUG:|WARNING:|general protection|soft lockup|hard LOCKU
                   r"kernel panic|refcount_t:|list_(add|del) corruption|page allocation failure")
 
 
+# After loading a module: a guest with udev applies its rules (60-dune.rules) to the new device node
+# before we look at it; the Bochs guest has no udev.
+UDEV_SETTLE = "(! command -v udevadm >/dev/null || udevadm settle)"
+
+
 @task
 def install_udev(c, udev):
     """The udev rule and the "dune" group that grant /dev/dune (src/kmod/udev), as DKMS installs them."""
@@ -45,9 +50,7 @@ def install_module(c, ko, udev=None):
     c.run(f"mkdir -p /lib/modules/{release}/updates", hide=True)
     c.put(str(ko), dest)
     c.run("modprobe -r dune 2>/dev/null || true", hide=True)
-    # udevadm: a guest with udev applies 60-dune.rules before we look (the Bochs guest has none).
-    c.run(f"depmod -a {release} && modprobe dune && (! command -v udevadm >/dev/null || udevadm settle)",
-          hide=True)
+    c.run(f"depmod -a {release} && modprobe dune && {UDEV_SETTLE}", hide=True)
     c.run("test -c /dev/dune", hide=True)
     info = c.run("cat /sys/module/dune/srcversion 2>/dev/null; ls -l /dev/dune", hide=True).stdout.strip()
     return info
@@ -60,7 +63,7 @@ def load_kvm(c, module="kvm_amd"):
     in turn). Checks that /dev/kvm appears."""
     if module not in ("kvm_intel", "kvm_amd"):
         raise ValueError(f"load_kvm: {module!r} is not kvm_intel or kvm_amd")
-    c.run(f"modprobe {module} nested=1 && (! command -v udevadm >/dev/null || udevadm settle)", hide=True)
+    c.run(f"modprobe {module} nested=1 && {UDEV_SETTLE}", hide=True)
     c.run("test -c /dev/kvm", hide=True)
     return c.run(f"cat /sys/module/{module}/parameters/nested; ls -l /dev/kvm", hide=True).stdout.strip()
 

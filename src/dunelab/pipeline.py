@@ -41,7 +41,6 @@ class RunContext:
     plan: Plan
     image: Image | None = None      # built by stage image; stage up boots it instead of asking the builder again
     dune_installed: bool = False
-    kvm_ready: bool = False         # the kvm back end: the guest's /dev/kvm is there
     artifacts: Artifacts | None = None
     extra_files: dict[str, Path] = field(default_factory=dict)
 
@@ -153,7 +152,7 @@ def _install_dune_on_kvm(ctx: RunContext) -> str:
 
     vendor = "kvm_intel" if env.guest_vmx else "kvm_amd"
     install_dune(ctx.lab, ctx.artifacts, kvm_module=vendor)
-    ctx.dune_installed = ctx.kvm_ready = True
+    ctx.dune_installed = True
     return (f"{vendor} loaded (/dev/kvm), libdune and its test programs installed, no dune.ko "
             f"(artifacts {ctx.artifacts.key[:12]})")
 
@@ -170,9 +169,10 @@ def stage_scenarios(ctx: RunContext) -> str:
     profile = env.clock or "emulated"
     for s, _ in ctx.plan:
         ctx.record.scenarios[s.name] = ScenarioInfo.of(s, profile).to_json()
+    dune_backend = _dune_backend(ctx)
     facts = LabFacts(vmx=bool(env.guest_vmx), dune=ctx.dune_installed, backend=env.backend,
                      broken=dict(ctx.artifacts.build_errors) if ctx.artifacts else {},
-                     dune_backend=_dune_backend(ctx), kvm=ctx.kvm_ready)
+                     dune_backend=dune_backend, kvm=ctx.dune_installed and dune_backend == "kvm")
     total = sum(r.repeat for _, rows in ctx.plan for r in rows)
     lab = ctx.lab
 
