@@ -127,6 +127,7 @@ class Lab:
                 f.write_text(text)
 
         self._rotate_console()
+        self._keep_first_boot_console(saved)
         emu_log = self.dir / f"{name}.log"
         popen, ref = vmproc.spawn(plan.argv, emu_log, cwd=self.dir, env=plan.env)
         started = time.time()
@@ -221,6 +222,27 @@ class Lab:
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "qcow2", str(overlay)],
                        check=True, capture_output=True)
         return overlay
+
+    def _keep_first_boot_console(self, saved) -> None:
+        """A restored guest's console starts where its state was saved; keep the console of the
+        state's first boot (the kernel's and init's lines) beside it for console_record()."""
+        boot = self.dir / "console.first-boot.log"
+        boot.unlink(missing_ok=True)
+        if saved is not None and (saved.dir / "console.log").is_file():
+            shutil.copyfile(saved.dir / "console.log", boot)
+
+    def console_record(self, dest: Path) -> Path:
+        """The guest's whole console into `dest`: for a restored guest the first boot of its saved
+        state, a line naming the restore, then this boot's console; otherwise this boot's console."""
+        boot = self.dir / "console.first-boot.log"
+        with open(dest, "wb") as out:
+            if boot.is_file():
+                out.write(boot.read_bytes())
+                out.write(b"\n--- dunelab: the machine was saved here (Bochs saved state) and restored for this "
+                          b"lab; its console continues below ---\n")
+            if self.console_log.is_file():
+                out.write(self.console_log.read_bytes())
+        return dest
 
     def _rotate_console(self) -> None:
         if self.console_log.exists():

@@ -53,9 +53,10 @@ LAB_SCHEMA = {
         "ips": Field(int, default=40_000_000, minimum=1_000_000,
                      doc="emulated instructions per second (timer calibration)"),
         # see README "How a Bochs lab starts"
-        "boot": Field(str, default="direct", choices=("direct", "iso", "restore"),
-                      doc="direct: kernel and initrd preloaded in guest RAM, no decompressor; iso: isolinux "
-                          "from a CD-ROM; restore: a saved state of the image's first (direct) boot"),
+        "boot": Field(str, default="restore", choices=("restore", "direct", "iso"),
+                      doc="restore: a saved state of the image's first (direct) boot, made by the first `up`; "
+                          "direct: isolinux loads a kernel with no decompressor; iso: the distribution's "
+                          "compressed kernel from a CD-ROM"),
     }),
     "qemu": Field(dict, fields={
         "extra_args": Field(list, default=[], items=Field(str)),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dunelab.backends import BootMedia, get
-from dunelab.errors import HostError
+from dunelab.errors import DunelabError, HostError
 from dunelab.hostinfo import HostInfo
 from dunelab.labdef import load_lab
 
@@ -122,10 +122,16 @@ def test_bochs_restore_plan(tmp_path):
 
 
 def test_bochs_lab_boot_option(tmp_path):
-    assert load_lab("default").bochs_boot == "direct"
+    assert load_lab("default").bochs_boot == "restore"
     p = tmp_path / "l.yaml"
-    p.write_text("name: x\nbochs: {boot: restore}\n")
-    assert load_lab(p).bochs_boot == "restore"
+    p.write_text("name: x\n")
+    assert load_lab(p).bochs_boot == "restore"           # the default
+    for method in ("direct", "iso"):
+        p.write_text(f"name: x\nbochs: {{boot: {method}}}\n")
+        assert load_lab(p).bochs_boot == method
+    p.write_text("name: x\nbochs: {boot: snapshot}\n")
+    with pytest.raises(DunelabError, match="boot"):
+        load_lab(p)
 
 
 def test_bochs_vnc_server_is_kept_on_loopback(tmp_path, tmp_home):
