@@ -322,6 +322,11 @@ class Lab:
         vmproc.kill(ref, grace=self.spec.shutdown_timeout)
         if vmproc.alive(ref):
             raise DunelabError(f"could not stop {st['backend']} (pid {ref.pid})")
+        # A stopped emulator's leader can be a zombie while its other threads still hold its sockets:
+        # a `down` followed at once by an `up` on the same fixed port must find the port free.
+        deadline = time.monotonic() + 10
+        while was_alive and not port_is_free(st["ssh_port"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
         self._clear_state()
         return (f"lab {self.spec.name} is down ({st['backend']} pid {ref.pid} stopped)" if was_alive
                 else f"lab {self.spec.name} was already down (cleared stale state)")
