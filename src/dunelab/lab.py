@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import backends, hostinfo, paths, vmproc
+from .bootphases import BootWatch
 from .channel import Channel, Endpoint, HostKeyMismatch, pick_free_port, port_is_free
 from .errors import DunelabError, HostError, StepError
 from .labdef import LabSpec
@@ -89,7 +90,7 @@ class Lab:
         port = self._ssh_port()
 
         # Imported here: the image builder pulls in debootstrap logic the other commands never need.
-        from .images import boot_initrd, make_iso, write_seed_cpio
+        from .images import boot_initrd, write_seed_cpio
 
         if image is None:
             image = self._build_image()
@@ -101,33 +102,54 @@ class Lab:
         endpoint = self._endpoint(port)
         (self.dir / "ssh_config").write_text(endpoint.ssh_config(self.ssh_alias))
 
+        method = self._boot_method(name, image)
+        saved = self._saved_state(image, backend) if method == "restore" else None
+        seed_port = None
         with step(f"preparing {name} boot media") as s:
             seed = write_seed_cpio(self.dir / "seed.cpio", client_key.public_line + "\n",
                                    host_key.private, host_key.public, hostname=f"dunelab-{spec.name}")
-            initrd = boot_initrd(image, seed, self.dir / "initrd.img")
-            if backend.image_form == "disk":
+            if saved is not None:
+                from .backends import bochs_state
+
+                seed_port = pick_free_port()
+                restore = bochs_state.prepare_restore(saved, self.dir, image.rawdisk)
+                media = backends.BootMedia(kernel=image.kernel, initrd=image.initrd, restore=restore,
+                                           seed_port=seed_port)
+            elif backend.image_form == "disk":
+                initrd = boot_initrd(image, seed, self.dir / "initrd.img")
                 media = backends.BootMedia(kernel=image.kernel, initrd=initrd, disk=self._overlay(image.disk))
             else:
-                s.update("building ISO")
-                iso = make_iso(image.kernel, initrd, backend.cmdline(spec), self.dir / "boot.iso")
-                media = backends.BootMedia(kernel=image.kernel, initrd=initrd, iso=iso)
+                initrd = boot_initrd(image, seed, self.dir / "initrd.img")
+                s.update(f"{method} boot media")
+                media = bochs_media(image, method, backend.cmdline(spec), initrd, self.dir)
             plan = backend.plan(spec, media, port, self.dir)
             for f, text in plan.files.items():
                 f.write_text(text)
 
         self._rotate_console()
+        self._keep_first_boot_console(saved)
         emu_log = self.dir / f"{name}.log"
-        popen, ref = vmproc.spawn(plan.argv, emu_log, cwd=self.dir)
+        popen, ref = vmproc.spawn(plan.argv, emu_log, cwd=self.dir, env=plan.env)
         started = time.time()
+        watch = BootWatch(self.console_log, ref.pid, started)
         self._save_state({
             "lab": spec.name, "backend": name, "why": why, "process": ref.to_json(), "ssh_port": port,
             "started_at": started, "image_key": image.key, "image_manifest": str(image.manifest),
-            "kernel_release": image.kernel_release,
+            "kernel_release": image.kernel_release, "boot_method": method,
+            "saved_state": str(saved.dir) if saved else None,
             "guest_has_vmx": backend.guest_has_vmx, "console_log": str(self.console_log),
             "lab_file": str(spec.source), "argv": plan.argv,
         })
         try:
-            self._wait_for_ssh(ref, popen, emu_log, started)
+            if seed_port is not None:
+                from .backends import bochs_state
+
+                with step(f"restoring {spec.name} and sending its seed"):
+                    bochs_state.send_seed(seed_port, bochs_state.seed_message(seed.read_bytes()),
+                                          lambda: vmproc.alive(ref), spec.boot_timeout)
+                self._wait_for_ssh(ref, popen, emu_log, started, watch, ready=True)
+            else:
+                self._wait_for_ssh(ref, popen, emu_log, started, watch)
         except BaseException:
             # Ctrl-C, a timeout or any error: never leave the emulator behind.
             vmproc.kill(ref, popen=popen)
@@ -137,10 +159,46 @@ class Lab:
         st = self.state() or {}
         st["boot_seconds"] = round(boot, 1)
         self._save_state(st)
-        with open(self.dir / "boots.jsonl", "a") as f:
-            f.write(json.dumps({"backend": name, "cpus": spec.cpus, "boot_seconds": round(boot, 1),
-                                "image_key": image.key, "at": started}) + "\n")
+        watch.poll()
+        self._record_boot(name, method, boot, image.key, started, watch.record())
         return UpResult(name, why, port, boot)
+
+    def _boot_method(self, backend: str, image: Image) -> str:
+        """How this boot starts; the same word goes into boots.jsonl. QEMU: `direct` (-kernel/-initrd).
+        Bochs: the lab's bochs.boot, `direct` (vmlinuz-direct: no decompressor), `iso` or `restore`."""
+        if backend != "bochs":
+            return "direct"
+        if image.rawdisk is None or image.kernel_direct is None:
+            raise DunelabError(f"image {image.dir} has no raw disk or direct-boot kernel (built by an older "
+                               "dunelab): `dunelab image build --force`")
+        return self.spec.bochs_boot
+
+    def _saved_state(self, image: Image, backend):
+        """The Bochs saved state of this image and machine, made now if there is none yet."""
+        from .backends import bochs_state
+
+        cmdline = backend.cmdline(self.spec, bochs_state.SEED_ARG)
+        ident = bochs_state.bochs_identity()
+        key = bochs_state.state_key(image.key, bochs_state.machine(self.spec, cmdline), ident)
+        saved = bochs_state.find(image, key)
+        if saved is None:
+            def media(work: Path) -> backends.BootMedia:
+                return bochs_media(image, bochs_state.BUILD_BOOT, cmdline, image.initrd, work)
+
+            saved = bochs_state.build(image, self.spec, backend, cmdline, media, key, ident, self.spec.boot_timeout)
+            info(f"saved Bochs state {saved.dir.name}: first boot {saved.manifest['boot_seconds']}s, "
+                 f"save {saved.manifest['save_seconds']}s")
+            self._record_boot("bochs", "cold-for-state", saved.manifest["boot_seconds"], image.key, time.time())
+        return saved
+
+    def _record_boot(self, backend: str, method: str, seconds: float, image_key: str, at: float,
+                     extra: dict | None = None) -> None:
+        """One boots.jsonl row; `extra`: the BootWatch fields (load, phases, emulator CPU seconds)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        row = {"backend": backend, "method": method, "cpus": self.spec.cpus, "boot_seconds": round(seconds, 1),
+               "image_key": image_key, "at": at, **(extra or {})}
+        with open(self.dir / "boots.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
 
     def _build_image(self) -> Image:
         from .images import build_image, load_recipe
@@ -165,18 +223,43 @@ class Lab:
                        check=True, capture_output=True)
         return overlay
 
+    def _keep_first_boot_console(self, saved) -> None:
+        """A restored guest's console starts where its state was saved; keep the console of the
+        state's first boot (the kernel's and init's lines) beside it for console_record()."""
+        boot = self.dir / "console.first-boot.log"
+        boot.unlink(missing_ok=True)
+        if saved is not None and (saved.dir / "console.log").is_file():
+            shutil.copyfile(saved.dir / "console.log", boot)
+
+    def console_record(self, dest: Path) -> Path:
+        """The guest's whole console into `dest`: for a restored guest the first boot of its saved
+        state, a line naming the restore, then this boot's console; otherwise this boot's console."""
+        boot = self.dir / "console.first-boot.log"
+        with open(dest, "wb") as out:
+            if boot.is_file():
+                out.write(boot.read_bytes())
+                out.write(b"\n--- dunelab: the machine was saved here (Bochs saved state) and restored for this "
+                          b"lab; its console continues below ---\n")
+            if self.console_log.is_file():
+                out.write(self.console_log.read_bytes())
+        return dest
+
     def _rotate_console(self) -> None:
         if self.console_log.exists():
             os.replace(self.console_log, self.console_log.with_suffix(".log.prev"))
         self.console_log.touch()
 
-    def _wait_for_ssh(self, ref: vmproc.ProcessRef, popen, emu_log: Path, started: float) -> None:
+    def _wait_for_ssh(self, ref: vmproc.ProcessRef, popen, emu_log: Path, started: float,
+                      watch: BootWatch | None = None, ready: bool = False) -> None:
+        """Poll until SSH answers; `ready`: the guest already said sshd is up (restored guests)."""
         chan = self.channel()
         deadline = started + self.spec.boot_timeout
         with step(f"booting {self.spec.name} until SSH answers") as s:
             last_try = 0.0
             while True:
                 console = _tail(self.console_log)
+                if watch is not None:
+                    watch.poll()
                 if not vmproc.alive(ref):
                     raise StepError("boot", f"the emulator exited (code {popen.poll()}); "
                                     f"its log: {emu_log}", self.console_log)
@@ -194,7 +277,7 @@ class Lab:
                 # only try SSH once sshd said so; images that do not print the mark are tried every
                 # 20 s in the second half of the boot timeout.
                 late = now - started > self.spec.boot_timeout / 2
-                if SSH_READY_MARK in console or (late and now - last_try > 20):
+                if ready or SSH_READY_MARK in console or (late and now - last_try > 20):
                     last_try = now
                     try:
                         if chan.try_connect() is None:
@@ -239,6 +322,11 @@ class Lab:
         vmproc.kill(ref, grace=self.spec.shutdown_timeout)
         if vmproc.alive(ref):
             raise DunelabError(f"could not stop {st['backend']} (pid {ref.pid})")
+        # A stopped emulator's leader can be a zombie while its other threads still hold its sockets:
+        # a `down` followed at once by an `up` on the same fixed port must find the port free.
+        deadline = time.monotonic() + 10
+        while was_alive and not port_is_free(st["ssh_port"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
         self._clear_state()
         return (f"lab {self.spec.name} is down ({st['backend']} pid {ref.pid} stopped)" if was_alive
                 else f"lab {self.spec.name} was already down (cleared stale state)")
@@ -257,7 +345,10 @@ class Lab:
                     "console_log": st.get("console_log")}
         return {"lab": self.spec.name, "state": "up", "backend": st["backend"], "pid": ref.pid,
                 "ssh": f"127.0.0.1:{st['ssh_port']}", "uptime_s": round(time.time() - st["started_at"]),
-                "boot_seconds": st.get("boot_seconds"), "guest_has_vmx": st.get("guest_has_vmx"),
+                "boot_seconds": st.get("boot_seconds"), "boot_method": st.get("boot_method"),
+                # host CPU seconds the emulator has used: sample twice for an idle guest's cost
+                "emulator_cpu_s": round(vmproc.cpu_seconds(ref.pid), 1),
+                "guest_has_vmx": st.get("guest_has_vmx"),
                 "kernel": st.get("kernel_release"), "console_log": st.get("console_log")}
 
     def boot_history(self) -> list[dict]:
@@ -293,6 +384,18 @@ class Lab:
         if not ssh:
             raise HostError("ssh is not installed (apt-get install openssh-client)")
         return [ssh, "-F", str(self.dir / "ssh_config"), self.ssh_alias, *(command or [])]
+
+
+def bochs_media(image: Image, method: str, cmdline: str, initrd: Path, work: Path) -> backends.BootMedia:
+    """Bochs boot media in `work`: an isolinux ISO with the image's vmlinuz-direct (`direct`: no
+    decompressor at emulated speed) or its distribution vmlinuz (`iso`)."""
+    from .images import make_iso
+
+    kernels = {"direct": image.kernel_direct, "iso": image.kernel}
+    if kernels.get(method) is None:
+        raise ValueError(f"no Bochs boot media for method {method!r}")
+    iso = make_iso(kernels[method], initrd, cmdline, work / "boot.iso")
+    return backends.BootMedia(kernel=kernels[method], initrd=initrd, iso=iso, rawdisk=image.rawdisk)
 
 
 def _tail(path: Path, size: int = 16384) -> str:

@@ -52,6 +52,11 @@ LAB_SCHEMA = {
         "cpu_model": Field(str, default="corei7_skylake_x"),
         "ips": Field(int, default=40_000_000, minimum=1_000_000,
                      doc="emulated instructions per second (timer calibration)"),
+        # see README "How a Bochs lab starts"
+        "boot": Field(str, default="restore", choices=("restore", "direct", "iso"),
+                      doc="restore: a saved state of the image's first (direct) boot, made by the first `up`; "
+                          "direct: isolinux loads a kernel with no decompressor; iso: the distribution's "
+                          "compressed kernel from a CD-ROM"),
     }),
     "qemu": Field(dict, fields={
         "extra_args": Field(list, default=[], items=Field(str)),
@@ -74,6 +79,7 @@ class LabSpec:
     shutdown_timeout: int
     bochs_cpu_model: str
     bochs_ips: int
+    bochs_boot: str
     qemu_extra_args: tuple[str, ...]
     source: Path
     dune_backend: str = "dune"
@@ -100,6 +106,6 @@ def load_lab(lab: str | Path) -> LabSpec:
         kernel_cmdline=d["kernel_cmdline"], ssh_port=d["ssh"]["port"], ssh_user=d["ssh"]["user"],
         boot_timeout=d["timeouts"]["boot"], command_timeout=d["timeouts"]["command"],
         shutdown_timeout=d["timeouts"]["shutdown"], bochs_cpu_model=d["bochs"]["cpu_model"],
-        bochs_ips=d["bochs"]["ips"], qemu_extra_args=tuple(d["qemu"]["extra_args"]), source=path,
-        dune_backend=d["dune_backend"],
+        bochs_ips=d["bochs"]["ips"], bochs_boot=d["bochs"]["boot"],
+        qemu_extra_args=tuple(d["qemu"]["extra_args"]), source=path, dune_backend=d["dune_backend"],
     )

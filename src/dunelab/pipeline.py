@@ -289,7 +289,8 @@ def _finish(ctx: RunContext, ok: bool) -> None:
     rec.boots = ctx.lab.boot_history()
     for role, src in ctx.extra_files.items():
         if src.exists():
-            shutil.copy2(src, ctx.out_dir / src.name)
+            if src.parent.resolve() != ctx.out_dir.resolve():
+                shutil.copy2(src, ctx.out_dir / src.name)
             rec.files[role] = src.name
     ctx.save()
     rec.files["results"] = "results.json"
@@ -318,7 +319,7 @@ def run_lab(spec: LabSpec, keep_up: bool = False, plan: Plan | None = None,
             except DunelabError as e:
                 msg, status, ok = str(e), "failed", False
             ctx.record.stages.append(StageResult("down", status, round(time.monotonic() - t0, 1), msg))
-        ctx.extra_files["console log"] = ctx.lab.console_log
+        ctx.extra_files["console log"] = ctx.lab.console_record(ctx.out_dir / "console.log")
         _finish(ctx, ok)
     return ctx.out_dir, bool(ctx.record.success)
 
@@ -330,6 +331,7 @@ def run_scenarios(spec: LabSpec, plan: Plan, out_dir: Path | None = None) -> tup
     try:
         ok = _run_stages(ctx, RUN_STAGES)
     finally:
-        ctx.extra_files["console log"] = ctx.lab.console_log   # a snapshot: the lab stays up
+        # a snapshot: the lab stays up
+        ctx.extra_files["console log"] = ctx.lab.console_record(ctx.out_dir / "console.log")
         _finish(ctx, ok)
     return ctx.out_dir, bool(ctx.record.success)

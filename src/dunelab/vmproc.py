@@ -39,11 +39,12 @@ def _start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def spawn(argv: list[str], log: Path, cwd: Path) -> tuple[subprocess.Popen, ProcessRef]:
-    """Start argv in a new session with stdout/stderr to `log` and no stdin."""
+def spawn(argv: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None
+          ) -> tuple[subprocess.Popen, ProcessRef]:
+    """Start argv in a new session with stdout/stderr to `log` and no stdin; `env` is added to ours."""
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, env={**os.environ, **env} if env else None)
     ticks = _start_ticks(proc.pid)
     if ticks is None:  # exited at once; keep a ref that can never match a live process
         ticks = -1
@@ -52,6 +53,21 @@ def spawn(argv: list[str], log: Path, cwd: Path) -> tuple[subprocess.Popen, Proc
 
 def alive(ref: ProcessRef) -> bool:
     return _start_ticks(ref.pid) == ref.start_ticks
+
+
+def cpu_seconds(pgid: int) -> float:
+    """Host CPU seconds (user + system) used so far by the live members of process group `pgid`:
+    what an emulator costs the host, independent of how many other processes share its cores."""
+    hz = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in group_members(pgid):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])          # utime, stime (fields 14, 15)
+    return total / hz
 
 
 def group_members(pgid: int) -> list[int]:

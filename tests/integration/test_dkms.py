@@ -27,7 +27,11 @@ def test_dkms_builds_dune_for_the_guest_kernel():
     version = re.search(r'^PACKAGE_VERSION="([^"]+)"', conf, re.M).group(1)
     rootfs = Path(image.rootfs)
     src = rootfs / "usr/src" / f"dune-{version}"
+    # dkms keeps its own tree in /var/lib/dkms; `dkms remove` cannot always clean it in a chroot
+    # without /proc, and a leftover makes the next `dkms add` fail: this test owns both.
+    tree = rootfs / "var/lib/dkms/dune"
     shutil.rmtree(src, ignore_errors=True)
+    shutil.rmtree(tree, ignore_errors=True)
     shutil.copytree(PROJECT_ROOT / "src/kmod", src, ignore=shutil.ignore_patterns(
         "*.o", "*.ko", "*.mod", "*.mod.c", ".*.cmd", "Module.symvers", "modules.order", "check_abi"))
     try:
@@ -44,3 +48,4 @@ def test_dkms_builds_dune_for_the_guest_kernel():
     finally:
         chroot(rootfs, "dkms", "remove", "-m", "dune", "-v", version, "--all", check=False)
         shutil.rmtree(src, ignore_errors=True)
+        shutil.rmtree(tree, ignore_errors=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dunelab.backends import BootMedia, get
-from dunelab.errors import HostError
+from dunelab.errors import DunelabError, HostError
 from dunelab.hostinfo import HostInfo
 from dunelab.labdef import load_lab
 
@@ -37,7 +37,7 @@ def test_bochs_config(tmp_path):
     assert 'display_library: rfb, options="timeout=0"' in rc
     assert "sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy" in rc
     assert "speaker: enabled=0" in rc
-    assert f"path={MEDIA.iso}" in rc and "boot: cdrom" in rc
+    assert f"ata1-master: type=cdrom, path={MEDIA.iso}" in rc and "boot: cdrom" in rc
     assert f"com1: enabled=1, mode=file, dev={tmp_path / 'console.log'}" in rc
     assert "slot1=e1000" in rc and "ethmod=slirp" in rc
     assert "ips=40000000" in rc and "clock: sync=slowdown" in rc
@@ -90,3 +90,76 @@ def test_vmx_capability_flags():
 def test_check_host_names_the_cause(backend, info, message):
     with pytest.raises(HostError, match=message):
         get(backend).check_host(info)
+
+
+def test_bochs_root_disk_and_seed_port(tmp_path):
+    media = dataclasses.replace(MEDIA, rawdisk=Path("/img/disk.img"), seed_port=4444)
+    rc = get("bochs").plan(spec(), media, 10022, tmp_path).files[tmp_path / "bochsrc"]
+    # volatile: the cached disk is never written by a guest; its redolog lives with the lab
+    journal = tmp_path / "disk.redolog"
+    assert f"ata0-master: type=disk, path=/img/disk.img, mode=volatile, journal={journal}" in rc
+    slirp = get("bochs").plan(spec(), media, 10022, tmp_path).files[tmp_path / "slirp.conf"].splitlines()
+    assert slirp[1:] == ["hostfwd = tcp:127.0.0.1:10022-:22", "hostfwd = tcp:127.0.0.1:4444-:2323"]
+    cmdline = get("bochs").cmdline(spec(kernel_cmdline="quiet"), "dunelab.seed=tcp:2323")
+    assert "dunelab.root=/dev/sda dunelab.overlay nokaslr" in cmdline
+    assert cmdline.endswith("dunelab.seed=tcp:2323 quiet")
+
+
+def test_bochs_without_raw_disk_has_no_second_drive(tmp_path):
+    plan = get("bochs").plan(spec(), MEDIA, 10022, tmp_path)
+    assert "type=disk" not in plan.files[tmp_path / "bochsrc"]
+    assert "2323" not in plan.files[tmp_path / "slirp.conf"]
+
+
+def test_bochs_restore_plan(tmp_path):
+    media = BootMedia(kernel=Path("/k"), initrd=Path("/i"), restore=tmp_path / "restore")
+    plan = get("bochs").plan(spec(), media, 10022, tmp_path)
+    a = plan.argv
+    assert a[a.index("-r") + 1] == str(tmp_path / "restore")
+    assert a[a.index("-f") + 1] == str(tmp_path / "restore" / "config")
+    assert tmp_path / "bochsrc" not in plan.files  # the state folder's config describes the machine
+    assert plan.files[tmp_path / "slirp.conf"].splitlines()[1] == "hostfwd = tcp:127.0.0.1:10022-:22"
+
+
+def test_bochs_lab_boot_option(tmp_path):
+    assert load_lab("default").bochs_boot == "restore"
+    p = tmp_path / "l.yaml"
+    p.write_text("name: x\n")
+    assert load_lab(p).bochs_boot == "restore"           # the default
+    for method in ("direct", "iso"):
+        p.write_text(f"name: x\nbochs: {{boot: {method}}}\n")
+        assert load_lab(p).bochs_boot == method
+    p.write_text("name: x\nbochs: {boot: snapshot}\n")
+    with pytest.raises(DunelabError, match="boot"):
+        load_lab(p)
+
+
+def test_bochs_vnc_server_is_kept_on_loopback(tmp_path, tmp_home):
+    # Bochs' rfb display binds 0.0.0.0 without authentication; every Bochs plan preloads the shim
+    from dunelab.backends import loopback
+
+    plan = get("bochs").plan(spec(), MEDIA, 10022, tmp_path)
+    assert plan.env == {"LD_PRELOAD": str(loopback.shim_path())}
+    restore = get("bochs").plan(spec(), BootMedia(kernel=Path("/k"), initrd=Path("/i"), restore=tmp_path), 1, tmp_path)
+    assert restore.env == plan.env
+
+
+def test_loopback_shim_rewrites_wildcard_binds(tmp_home):
+    import shutil
+    import subprocess
+    import sys
+
+    from dunelab.backends import loopback
+
+    if not shutil.which("gcc"):
+        pytest.skip("gcc missing (scripts/bootstrap installs it)")
+    shim = loopback.ensure_shim()
+    assert shim == loopback.shim_path() and loopback.ensure_shim() == shim     # built once
+    probe = ("import socket\n"
+             "a = socket.socket(); a.bind(('0.0.0.0', 0))\n"
+             "b = socket.socket(socket.AF_INET6); b.bind(('::', 0))\n"
+             "c = socket.socket(); c.bind(('127.0.0.1', 0))\n"
+             "print(a.getsockname()[0], b.getsockname()[0], c.getsockname()[0])\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         env={"LD_PRELOAD": str(shim), "PATH": "/usr/bin:/bin"}).stdout.split()
+    assert out == ["127.0.0.1", "::1", "127.0.0.1"]

@@ -200,3 +200,29 @@ def test_isolinux_cfg_boots_without_prompt():
     assert "  APPEND console=ttyS0,115200 dunelab.root=/dev/vda\n" in cfg
     with pytest.raises(ValueError):
         isolinux_cfg("a\nb")
+
+
+def test_nothing_opens_the_serial_console_tty(tmp_path):
+    """Opening ttyS0 turns the UART's receive interrupts on for good (a console port is never shut
+    down), which a restored Bochs machine cannot afford: no /dev/console in the initramfs, and the
+    guest's scripts write to /dev/kmsg (only dunelab.break's debugging shell opens the console)."""
+    import shutil
+    import subprocess
+
+    from dunelab.images.initramfs import pack
+
+    if not shutil.which("gzip") or not shutil.which("cpio"):
+        pytest.skip("gzip or cpio missing")
+    stage = tmp_path / "stage"
+    (stage / "etc").mkdir(parents=True)
+    (stage / "etc/hostname").write_text("x\n")
+    out = tmp_path / "initrd.img"
+    pack(stage, out, "gzip", 1)
+    listing = subprocess.run(["sh", "-c", f"gzip -dc {out} | cpio -t 2>/dev/null"], capture_output=True,
+                             text=True).stdout.split()
+    assert "dev/null" in listing and "dev/console" not in listing
+    guest = Path(__file__).resolve().parents[2] / "src/dunelab/guest"
+    for name in ("init", "rc.boot", "rc.shutdown", "seed-receive", "start-sshd", "inittab"):
+        lines = [ln for ln in (guest / name).read_text().splitlines()
+                 if "/dev/console" in ln and not ln.lstrip().startswith("#")]
+        assert all("sh </dev/console" in ln for ln in lines), (name, lines)

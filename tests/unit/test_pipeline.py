@@ -43,8 +43,8 @@ def builds(tmp_path, tmp_home, monkeypatch) -> list[Path]:
         kvm_intel_nested=False, tools=tools))
     monkeypatch.setattr(Lab, "_overlay", lambda self, base: self.dir / "disk.qcow2")
     # A pid above the kernel's PID_MAX_LIMIT: never a live process; killing is refused outright.
-    monkeypatch.setattr(vmproc, "spawn", lambda argv, log, cwd: (None, vmproc.ProcessRef(4_194_305, -1)))
-    monkeypatch.setattr(Lab, "_wait_for_ssh", lambda self, ref, popen, emu_log, started: None)
+    monkeypatch.setattr(vmproc, "spawn", lambda argv, log, cwd, env=None: (None, vmproc.ProcessRef(4_194_305, -1)))
+    monkeypatch.setattr(Lab, "_wait_for_ssh", lambda self, ref, popen, emu_log, started, watch=None: None)
 
     def no_kill(*a, **k):
         raise AssertionError("nothing may be killed here")
@@ -101,3 +101,21 @@ def test_stage_tables():
                                                        "install-scenarios", "scenarios"]
     assert [n for n, _ in pipeline.RUN_STAGES] == ["attach", "check-vmx", "build", "install-dune",
                                                    "install-scenarios", "scenarios"]
+
+
+def test_console_record_of_a_restored_guest_starts_with_its_first_boot(tmp_path, tmp_home):
+    lab = Lab(load_lab("default"))
+    lab.dir.mkdir(parents=True)
+    state = tmp_path / "bochs-state-x"
+    state.mkdir()
+    (state / "console.log").write_text("Linux version 6.1.0\ndunelab: waiting for the seed\n")
+
+    class Saved:
+        dir = state
+
+    lab.console_log.write_text("dunelab: seed received\ndunelab: sshd up\n")
+    lab._keep_first_boot_console(Saved)
+    text = lab.console_record(tmp_path / "a.log").read_text()
+    assert text.index("Linux version") < text.index("restored") < text.index("seed received")
+    lab._keep_first_boot_console(None)          # a cold boot: its own console only
+    assert lab.console_record(tmp_path / "b.log").read_text() == lab.console_log.read_text()

@@ -14,8 +14,9 @@ from typing import ClassVar
 from ..hostinfo import HostInfo
 from ..labdef import LabSpec
 
-# Arguments every guest kernel gets: serial console (the console log) and no reboot loops.
-BASE_CMDLINE = "console=ttyS0,115200 panic=-1"
+# Arguments every guest kernel gets: serial console (the console log), no reboot loops, and no rate
+# limit on /dev/kmsg, where the guest's scripts write their console lines (guest/init).
+BASE_CMDLINE = "console=ttyS0,115200 panic=-1 printk.devkmsg=on"
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,16 @@ class BootMedia:
     initrd: Path                 # the image's initramfs with the lab's seed appended
     disk: Path | None = None     # per-lab qcow2 overlay (disk-form backends)
     iso: Path | None = None      # bootable ISO (Bochs)
+    rawdisk: Path | None = None  # the image's raw ext4 disk, attached read-only (Bochs: overlay root)
+    seed_port: int | None = None  # host port forwarded to a restored guest's seed port (Bochs)
+    restore: Path | None = None  # a saved-state folder to restore instead of booting (Bochs)
 
 
 @dataclass(frozen=True)
 class BootPlan:
     argv: list[str]
     files: dict[Path, str] = field(default_factory=dict)   # config files to write before starting
+    env: dict[str, str] = field(default_factory=dict)      # added to the emulator's environment
     console_log: Path | None = None
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import HostError
 from ..progress import step
-from . import cache, disk, initramfs, manifest
+from . import cache, directboot, disk, initramfs, manifest
 from .chroot import safe_rmtree
 from .image import BuildResult, Image
 from .mirrors import Source, debian_sources, mirror_for
@@ -19,7 +19,8 @@ from .rootfs import build_rootfs
 
 # Host programs a build runs -> the Debian package providing each (for errors and setup scripts).
 HOST_TOOLS = {"debootstrap": "debootstrap", "chroot": "coreutils", "mount": "mount",
-              "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils", "depmod": "kmod"}
+              "mkfs.ext4": "e2fsprogs", "qemu-img": "qemu-utils", "depmod": "kmod",
+              "gcc": "gcc", "objcopy": "binutils"}     # gcc, objcopy: vmlinuz-direct's hook
 COMPRESSORS = {"zstd": "zstd", "xz": "xz-utils", "gzip": "gzip"}
 
 
@@ -109,18 +110,23 @@ def build_image(recipe: Recipe, force: bool = False) -> BuildResult:
         try:
             abi = recipe.kernel_abi
             shutil.copyfile(rootfs / f"boot/vmlinuz-{abi}", tmp / "vmlinuz")
+            with step(f"vmlinuz-direct for {recipe.name} (Bochs boots it without the decompressor)"):
+                t = time.monotonic()
+                direct_info = directboot.build_direct(tmp / "vmlinuz", tmp / "vmlinuz-direct", tmp)
+                timings["direct"] = round(time.monotonic() - t, 1)
             with step(f"initramfs for {recipe.name}") as h:
                 t = time.monotonic()
-                initrd_info = initramfs.build_initramfs(recipe, rootfs, tmp / "initrd.img", tmp, log, h)
+                initrd_info = initramfs.build_initramfs(recipe, rootfs, tmp / "initrd.img", tmp, log, h, key)
                 timings["initramfs"] = round(time.monotonic() - t, 1)
             with step(f"disk image for {recipe.name} ({recipe.data['disk']['size']})") as h:
                 t = time.monotonic()
-                disk.build_disk(recipe, rootfs, tmp / "disk.qcow2", tmp, log, h)
+                disk.build_disk(recipe, rootfs, tmp / "disk.qcow2", tmp, log, h, raw=tmp / "disk.img", image_key=key)
                 timings["disk"] = round(time.monotonic() - t, 1)
             manifest.write_manifest(tmp / "manifest.json", recipe=recipe, key=key, rootfs=rootfs,
                                     rootfs_facts=facts, artifacts={"kernel": tmp / "vmlinuz",
-                                    "initrd": tmp / "initrd.img", "disk": tmp / "disk.qcow2"},
-                                    initramfs=initrd_info, timings=timings)
+                                    "initrd": tmp / "initrd.img", "disk": tmp / "disk.qcow2",
+                                    "rawdisk": tmp / "disk.img", "kernel_direct": tmp / "vmlinuz-direct"},
+                                    initramfs=initrd_info, timings=timings, direct=direct_info)
         except BaseException:
             safe_rmtree(tmp)
             raise

@@ -55,7 +55,8 @@ def compute_key(recipe_json: str, sources: Iterable[Path], guest_files: Iterable
 
 
 def all_sources(package_dir: Path | None = None) -> list[Path]:
-    return sorted((package_dir or PACKAGE_DIR).glob("*.py"))
+    d = package_dir or PACKAGE_DIR
+    return sorted([*d.glob("*.py"), *d.glob("*.S")])     # *.S: the direct-boot stubs
 
 
 def all_guest_files(guest_dir: Path | None = None) -> list[Path]:

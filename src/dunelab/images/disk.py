@@ -1,4 +1,5 @@
-"""Image form 2: the whole rootfs as an ext4 filesystem in a zstd-compressed qcow2.
+"""Image form 2: the whole rootfs as an ext4 filesystem: a zstd-compressed qcow2 (QEMU) and the
+same filesystem as a sparse raw image (Bochs reads no qcow2; it mounts it read-only under an overlay).
 
 No partition table: the init mounts /dev/vda directly (the kernel comes from outside, via -kernel
 or the ISO), and mkfs.ext4 -d fills the filesystem from a directory without loop devices.
@@ -35,7 +36,7 @@ def _install(src: str, dest: Path, mode: int = 0o644) -> None:
     dest.chmod(mode)
 
 
-def customize(recipe: Recipe, tree: Path, log: Path) -> None:
+def customize(recipe: Recipe, tree: Path, log: Path, image_key: str = "") -> None:
     """The disk form's configuration on top of the rootfs."""
     label = recipe.data["disk"]["label"]
     (tree / "etc/fstab").write_text(f"# dunelab disk form (no partition table)\n"
@@ -44,6 +45,8 @@ def customize(recipe: Recipe, tree: Path, log: Path) -> None:
     _install("10-dunelab.network", tree / "etc/systemd/network/10-dunelab.network")
     _install("dunelab-ready.service", tree / "etc/systemd/system/dunelab-ready.service")
     _install("dunelab-ready", tree / "usr/local/sbin/dunelab-ready", 0o755)
+    (tree / "usr/lib/dunelab").mkdir(parents=True, exist_ok=True)
+    (tree / "usr/lib/dunelab/image-key").write_text(image_key + "\n")
     resolv = tree / "etc/resolv.conf"
     if resolv.is_symlink():
         resolv.unlink()
@@ -57,14 +60,16 @@ def customize(recipe: Recipe, tree: Path, log: Path) -> None:
 
 
 def build_disk(recipe: Recipe, rootfs: Path, out: Path, work: Path, log: Path,
-               handle: StepHandle) -> dict:
+               handle: StepHandle, raw: Path | None = None, image_key: str = "") -> dict:
+    """Write the qcow2 to `out`; with `raw`, keep the raw filesystem image there too (sparse)."""
     tree = work / "disk-tree"
-    raw = work / "disk.raw"
+    keep_raw = raw is not None
+    raw = raw or work / "disk.raw"
     try:
         handle.update(detail="copying the rootfs")
         run_logged(["cp", "-a", "--reflink=auto", f"{rootfs}/.", f"{tree}/"], log, STEP)
         handle.update(detail="configuring systemd, sshd, networkd")
-        customize(recipe, tree, log)
+        customize(recipe, tree, log, image_key)
         handle.update(detail=f"mkfs.ext4 -d ({recipe.data['disk']['size']})")
         with open(raw, "wb") as f:
             f.truncate(size_bytes(recipe.data["disk"]["size"]))
@@ -75,7 +80,7 @@ def build_disk(recipe: Recipe, rootfs: Path, out: Path, work: Path, log: Path,
                     "-o", "compression_type=zstd", str(raw), str(out)], log, STEP)
     finally:
         safe_rmtree(tree)
-        if raw.exists():
+        if raw.exists() and not keep_raw:
             raw.unlink()
     if not out.is_file():
         raise StepError(STEP, f"qemu-img produced no {out.name} (log: {log})")

@@ -18,15 +18,23 @@ class Image:
     rootfs: Path          # the debootstrap tree; chroot into it to build against its headers
     kernel_release: str   # e.g. "6.1.0-56-amd64"
     manifest: Path
+    rawdisk: Path | None = None   # the disk form's ext4 as a sparse raw image (Bochs); None in old entries
+    # the kernel without its decompressor, for Bochs (directboot.py); None in old entries
+    kernel_direct: Path | None = None
 
     @classmethod
     def from_manifest(cls, manifest: Path) -> Image:
         m = json.loads(manifest.read_text())
         d = manifest.parent
-        return cls(name=m["name"], key=m["key"], dir=d, kernel=d / m["artifacts"]["kernel"]["file"],
-                   initrd=d / m["artifacts"]["initrd"]["file"], disk=d / m["artifacts"]["disk"]["file"],
+        art = m["artifacts"]
+
+        def opt(name: str) -> Path | None:
+            return d / art[name]["file"] if name in art else None
+
+        return cls(name=m["name"], key=m["key"], dir=d, kernel=d / art["kernel"]["file"],
+                   initrd=d / art["initrd"]["file"], disk=d / art["disk"]["file"],
                    rootfs=Path(m["rootfs"]["path"]), kernel_release=m["kernel_release"],
-                   manifest=manifest)
+                   manifest=manifest, rawdisk=opt("rawdisk"), kernel_direct=opt("kernel_direct"))
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ def _guest(name: str, dest: Path, mode: int) -> None:
     dest.chmod(mode)
 
 
-def populate(recipe: Recipe, rootfs: Path, stage: Path, log: Path) -> dict:
+def populate(recipe: Recipe, rootfs: Path, stage: Path, log: Path, image_key: str = "") -> dict:
     ir = recipe.data["initramfs"]
     krel = recipe.kernel_abi
     for d in ("usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "dev", "proc", "sys", "run", "tmp",
@@ -240,11 +240,16 @@ def populate(recipe: Recipe, rootfs: Path, stage: Path, log: Path) -> dict:
     _guest("inittab", stage / "etc/inittab", 0o644)
     _guest("rc.boot", stage / "etc/dunelab/rc.boot", 0o755)
     _guest("rc.shutdown", stage / "etc/dunelab/rc.shutdown", 0o755)
+    _guest("seed-install", stage / "etc/dunelab/seed-install", 0o755)
+    _guest("seed-receive", stage / "etc/dunelab/seed-receive", 0o755)
+    _guest("start-sshd", stage / "etc/dunelab/start-sshd", 0o755)
     _guest("sshd_config", stage / "etc/ssh/sshd_config", 0o644)
     _guest("passwd", stage / "etc/passwd", 0o644)
     _guest("group", stage / "etc/group", 0o644)
     _guest("shadow", stage / "etc/shadow", 0o600)
     (stage / "etc/dunelab/modules-load").write_text("\n".join(ir["load"]) + "\n")
+    # which image this is, for a guest to prove it (a restored Bochs state must be of this image)
+    (stage / "etc/dunelab/image-key").write_text(image_key + "\n")
     (stage / "etc/dunelab/net.conf").write_text(f"ADDRESS={ir['address']}\nGATEWAY={ir['gateway']}\n")
     (stage / "etc/hostname").write_text("dunelab\n")
     (stage / "etc/shells").write_text("/bin/sh\n")
@@ -254,8 +259,13 @@ def populate(recipe: Recipe, rootfs: Path, stage: Path, log: Path) -> dict:
 
 
 def pack(stage: Path, out: Path, compression: str, level: int) -> int:
-    """newc cpio of `stage` (plus /dev/console, which the kernel opens before /init runs),
-    compressed, zero-padded to 4 bytes so a seed archive can be appended. Returns cpio size."""
+    """newc cpio of `stage` (plus /dev/null for /init's first stdio), compressed, zero-padded to 4
+    bytes so a seed archive can be appended. Returns cpio size.
+
+    No /dev/console: the kernel opens it for PID 1 before /init runs, and opening the serial console
+    tty enables the UART's receive interrupts for good (a console port is never shut down). The
+    guest's userspace writes to /dev/kmsg instead (guest/init), so the serial line stays output-only:
+    nothing can arrive on it, which a restored Bochs machine relies on (bochs_state.py)."""
     argv = list(_COMPRESS[compression])
     if compression in ("zstd", "xz", "gzip"):
         lvl = min(level, 9) if compression != "zstd" else level
@@ -266,7 +276,6 @@ def pack(stage: Path, out: Path, compression: str, level: int) -> int:
         counter = _Counting(proc.stdin)
         w = CpioWriter(counter)
         w.add_dir("dev", 0o755)
-        w.add_node("dev/console", stat.S_IFCHR | 0o600, 5, 1)
         w.add_node("dev/null", stat.S_IFCHR | 0o666, 1, 3)
         w.add_tree(stage)
         w.close()
@@ -288,12 +297,12 @@ class _Counting:
 
 
 def build_initramfs(recipe: Recipe, rootfs: Path, out: Path, work: Path, log: Path,
-                    handle: StepHandle) -> dict:
+                    handle: StepHandle, image_key: str = "") -> dict:
     stage = work / "initramfs-tree"
     ir = recipe.data["initramfs"]
     try:
         handle.update(detail="collecting busybox, sshd, libraries, modules")
-        info = populate(recipe, rootfs, stage, log)
+        info = populate(recipe, rootfs, stage, log, image_key)
         handle.update(detail=f"packing ({ir['compression']} -{ir['level']})")
         info["uncompressed_bytes"] = pack(stage, out, ir["compression"], ir["level"])
     finally:

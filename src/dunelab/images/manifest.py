@@ -21,7 +21,7 @@ def sha256_file(path: Path) -> str:
 
 
 def write_manifest(out: Path, *, recipe: Recipe, key: str, rootfs: Path, rootfs_facts: dict,
-                   artifacts: dict[str, Path], initramfs: dict, timings: dict) -> dict:
+                   artifacts: dict[str, Path], initramfs: dict, timings: dict, direct: dict | None = None) -> dict:
     pkgs = rootfs_facts["packages"]
     m = {
         "name": recipe.name,
@@ -37,6 +37,7 @@ def write_manifest(out: Path, *, recipe: Recipe, key: str, rootfs: Path, rootfs_
                    "packages_sha256": hashlib.sha256(json.dumps(pkgs, sort_keys=True).encode()).hexdigest(),
                    "build_seconds": rootfs_facts.get("seconds")},
         "initramfs": initramfs,
+        "direct": direct,          # directboot.build_direct: vmlinuz-direct's kernel entry and load range
         "packages": pkgs,
         "timings_seconds": timings,
         "built": {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": platform.node(),
