@@ -6,9 +6,10 @@ so a session starts in seconds and tests exactly what the CLI uses.
     nox -s lab       boot the default lab (Bochs here): integration + testinfra checks, then install Dune
                      and run the in-guest Dune tests in the same VM
     nox -s dune      only the Dune tests (boots its own VM)
-    nox -s kvmlab    libdune on /dev/kvm, no dune.ko: the tcg-kvm lab (QEMU TCG, kvm_amd) runs the selftest,
-                     hostile and trap scenarios, the bochs-kvm lab (Bochs, kvm_intel) selftest and hostile;
-                     fails on any failed row
+    nox -s kvmlab    libdune on /dev/kvm, no dune.ko, Intel: the bochs-kvm lab (Bochs, the guest's kvm_intel)
+                     runs the selftest and hostile scenarios; fails on any failed row
+    nox -s tcgkvm    the same on AMD: the tcg-kvm lab (QEMU TCG, the guest's kvm_amd), selftest, hostile and
+                     trap (not in CI: its TCG guest sometimes freezes)
     nox -s fleet     the fleet tests: two QEMU TCG guests as hosts, one killed mid-run; the remote build
     nox -s vagrant   the box, `vagrant up` under libvirt, `vagrant destroy` (needs scripts/vagrant-host)
     nox -s nightly   every scenario on every backend this host can run, compared with the previous night
@@ -20,7 +21,6 @@ import sys
 from pathlib import Path
 
 import nox
-from nox.command import CommandFailed
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "none"
@@ -53,29 +53,27 @@ def dune(session: nox.Session) -> None:
     session.run(*PYTEST, "-m", "dune", "tests/integration", *session.posargs, external=True)
 
 
-# libdune's KVM back end, one lab per vendor, and the scenarios each runs on it.
-KVM_LABS = (
-    ("labs/tcg-kvm.yaml", ("selftest", "hostile", "trap")),   # AMD: kvm_amd nested under QEMU TCG
-    ("labs/bochs-kvm.yaml", ("selftest", "hostile")),         # Intel: kvm_intel in the Bochs VT-x lab
-)
+def _lab_run(session: nox.Session, lab: str, *scenarios: str) -> None:
+    session.run(sys.executable, "-m", "dunelab.cli", "lab", "run", "--lab", lab, *session.posargs, *scenarios,
+                external=True)
 
 
 @nox.session
 def kvmlab(session: nox.Session) -> None:
-    """libdune's KVM back end, no dune.ko: labs/tcg-kvm.yaml (QEMU TCG -cpu max, the guest's own kvm_amd)
-    runs the selftest, hostile and trap rows, labs/bochs-kvm.yaml (Bochs VT-x, the guest's own kvm_intel)
-    the selftest and hostile rows: image -> up -> build -> rows -> down, each. Rows that test dune.ko
-    itself (needs: dune-ko) are skipped there. Both labs run; the session fails if either had a failed or
-    errored row. Extra arguments go to each `dunelab lab run`."""
-    failed = []
-    for lab, scenarios in KVM_LABS:
-        try:
-            session.run(sys.executable, "-m", "dunelab.cli", "lab", "run", "--lab", lab, *session.posargs,
-                        *scenarios, external=True)
-        except CommandFailed:
-            failed.append(lab)
-    if failed:
-        session.error(f"failed rows or stages in {', '.join(failed)}")
+    """libdune's KVM back end on Intel, no dune.ko: labs/bochs-kvm.yaml (Bochs VT-x, the guest's own
+    kvm_intel) runs the selftest and hostile rows: image -> up -> build -> rows -> down. Rows that test
+    dune.ko itself (needs: dune-ko) are skipped there; any failed or errored row fails the session.
+    Extra arguments go to `dunelab lab run`."""
+    _lab_run(session, "labs/bochs-kvm.yaml", "selftest", "hostile")
+
+
+@nox.session
+def tcgkvm(session: nox.Session) -> None:
+    """libdune's KVM back end on AMD, no dune.ko: labs/tcg-kvm.yaml (QEMU TCG -cpu max, the guest's own
+    kvm_amd nested) runs the selftest, hostile and trap rows, like kvmlab. Not in CI: the TCG guest
+    froze (both vCPUs busy, no console output, SSH gone) in 2 of about 10 lab runs, once at KVM_CREATE_VM
+    and once in selftest/migrate (see src/libdune/README.md)."""
+    _lab_run(session, "labs/tcg-kvm.yaml", "selftest", "hostile", "trap")
 
 
 @nox.session
