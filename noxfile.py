@@ -72,7 +72,8 @@ def tcgkvm(session: nox.Session) -> None:
     """libdune's KVM back end on AMD, no dune.ko: labs/tcg-kvm.yaml (QEMU TCG -cpu max, the guest's own
     kvm_amd nested) runs the selftest, hostile and trap rows, like kvmlab. Not in CI: the TCG guest
     froze (both vCPUs busy, no console output, SSH gone) in 2 of about 10 lab runs, once at KVM_CREATE_VM
-    and once in selftest/migrate (see src/libdune/README.md)."""
+    and once in selftest/migrate, under multi-threaded TCG; single-threaded since (6 of 6 clean), see
+    src/libdune/README.md."""
     _lab_run(session, "labs/tcg-kvm.yaml", "selftest", "hostile", "trap")
 
 

@@ -57,7 +57,7 @@ def test_qemu_tcg_command(tmp_path):
     plan = get("qemu-tcg").plan(spec(cpus=2, memory_mb=1024, kernel_cmdline="quiet"), MEDIA, 2222, tmp_path)
     a = plan.argv
     assert a[0] == "qemu-system-x86_64"
-    assert a[a.index("-accel") + 1] == "tcg" and a[a.index("-cpu") + 1] == "max"
+    assert a[a.index("-accel") + 1] == "tcg,thread=single" and a[a.index("-cpu") + 1] == "max"
     assert a[a.index("-smp") + 1] == "2" and a[a.index("-m") + 1] == "1024"
     assert a[a.index("-kernel") + 1] == "/img/vmlinuz" and a[a.index("-initrd") + 1] == "/lab/initrd.img"
     append = a[a.index("-append") + 1]
