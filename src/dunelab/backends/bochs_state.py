@@ -22,8 +22,6 @@ silent reuse. The guest proves it too: /etc/dunelab/image-key holds the image ke
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -32,14 +30,14 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import vmproc
 from ..errors import DunelabError, StepError
-from ..images.cache import cache_root, publish
+from ..images.cache import cache_root, locked, publish
 from ..images.chroot import safe_rmtree
+from ..images.manifest import sha256_file
 from ..progress import step
 from .rfb import RfbClient, listening_ports
 
@@ -81,16 +79,8 @@ def bochs_identity() -> dict:
         version = ""
     ident = {"bochs_version": version or "unknown"}
     for f in BOCHS_FILES:
-        ident[f.name] = _sha256(f) if f.is_file() else "missing"
+        ident[f.name] = sha256_file(f) if f.is_file() else "missing"
     return ident
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # How a state's first boot starts the kernel (lab.bochs_media); part of the key.
@@ -150,19 +140,6 @@ def check(saved: SavedState, image) -> None:
         what = ", ".join(missing) or "its boot files"
         raise DunelabError(f"saved Bochs state {saved.dir} is incomplete (missing {what}); "
                            "remove it and run `dunelab up` again")
-
-
-@contextlib.contextmanager
-def _locked() -> Iterator[None]:
-    """One state build at a time per cache; image builds keep their own lock."""
-    root = cache_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock-bochs-state", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 # ---- the seed ------------------------------------------------------------------------------------
@@ -278,7 +255,7 @@ def build(image, spec, backend, cmdline: str, media, key: str, ident: dict, time
     """Boot `image` cold with the seed port (`cmdline`), save the machine when the guest waits for
     its seed. `media(dir)` makes the boot media in the build directory (lab.bochs_media)."""
     final = entry_dir(key)
-    with _locked():
+    with locked(name=".lock-bochs-state"):  # one state build at a time; image builds keep their own lock
         if (final / "manifest.json").is_file():
             return find(image, key)
         # Not `.tmp-*`: image builds remove those while holding only the image lock.

@@ -83,11 +83,11 @@ def entry_dir(kind: str, key: str) -> Path:
 
 
 @contextlib.contextmanager
-def locked(root: Path | None = None) -> Iterator[None]:
-    """One builder at a time per cache: concurrent `dunelab up`s wait instead of racing."""
+def locked(root: Path | None = None, name: str = ".lock") -> Iterator[None]:
+    """One builder at a time per cache (per lock `name`): concurrent `dunelab up`s wait instead of racing."""
     root = root or cache_root()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as f:
+    with open(root / name, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
