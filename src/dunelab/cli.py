@@ -36,7 +36,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     console.print(f"[bold]/dev/kvm[/bold]   {kvm}")
     for tool in hostinfo.TOOLS:
         path = host.tools.get(tool)
-        version = hostinfo.tool_version(tool) if path and tool in ("qemu-system-x86_64", "bochs") else None
+        version = hostinfo.tool_version(tool, path) if path and tool in ("qemu-system-x86_64", "bochs") else None
         console.print(f"[bold]{tool:<11}[/bold]{' ' + path if path else ' missing'}"
                       f"{'  (' + version + ')' if version else ''}")
     backend, why = hostinfo.choose_backend("auto", host)

@@ -50,14 +50,23 @@ def _cpu(root: Path) -> tuple[str, frozenset[str]]:
 TOOLS = ("qemu-system-x86_64", "qemu-img", "bochs", "debootstrap", "mkfs.ext4", "xorriso", "cpio", "ssh")
 
 
-def probe(root: Path | str = "/", which=shutil.which) -> HostInfo:
+def built_bochs() -> str | None:
+    """dunelab's own Bochs build (backends/bochs_build.py), not whatever `bochs` is on PATH."""
+    from .backends import bochs_build
+
+    p = bochs_build.built()
+    return str(p) if p else None
+
+
+def probe(root: Path | str = "/", which=shutil.which, bochs=built_bochs) -> HostInfo:
     root = Path(root)
     vendor, flags = _cpu(root)
     module = next((m for m in KVM_MODULES if (root / "sys/module" / m).is_dir()), None)
     nested = _read(root / "sys/module/kvm_intel/parameters/nested").strip() in ("Y", "1")
+    tools = {t: bochs() if t == "bochs" else which(t) for t in TOOLS}
     return HostInfo(
         cpu_vendor=vendor, cpu_flags=flags, kvm_device=(root / "dev/kvm").exists(), kvm_module=module,
-        kvm_intel_nested=nested, tools={t: which(t) for t in TOOLS},
+        kvm_intel_nested=nested, tools=tools,
     )
 
 
@@ -76,9 +85,9 @@ def choose_backend(requested: str, info: HostInfo) -> tuple[str, str]:
     return "bochs", f"{why}: Bochs emulates VMX with EPT in software"
 
 
-def tool_version(tool: str) -> str | None:
+def tool_version(tool: str, path: str | None = None) -> str | None:
     """First meaningful line of `tool --version` (Bochs prints its banner on --help instead)."""
-    path = shutil.which(tool)
+    path = path or shutil.which(tool)
     if not path:
         return None
     args = [path, "--help"] if tool == "bochs" else [path, "--version"]

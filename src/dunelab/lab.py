@@ -87,6 +87,7 @@ class Lab:
         name, why = hostinfo.choose_backend(backend_override or spec.backend, host)
         backend = backends.get(name)
         backend.check_host(host)
+        backend.prepare_host()
         port = self._ssh_port()
 
         # Imported here: the image builder pulls in debootstrap logic the other commands never need.

@@ -50,8 +50,9 @@ LAB_SCHEMA = {
     }),
     "bochs": Field(dict, fields={
         "cpu_model": Field(str, default="corei7_skylake_x"),
-        "ips": Field(int, default=40_000_000, minimum=1_000_000,
-                     doc="emulated instructions per second (timer calibration)"),
+        "ips": Field(int, default=120_000_000, minimum=1_000_000,
+                     doc="emulated instructions per second: guest time is instructions / ips, and "
+                         "sync=slowdown never lets the guest run faster than that"),
         # see README "How a Bochs lab starts"
         "boot": Field(str, default="restore", choices=("restore", "direct", "iso"),
                       doc="restore: a saved state of the image's first (direct) boot, made by the first `up`; "

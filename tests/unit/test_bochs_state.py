@@ -193,13 +193,13 @@ def test_send_seed_stops_when_the_emulator_dies():
 
 
 def test_first_boot_config_loads_timer_plugins_in_restore_order():
-    """Bochs restores timers by slot: the first boot must load serial, usb and e1000 the way `-r`
-    does (unloaded first, then in plugin_ctrl order), before any device line."""
+    """Bochs restores timers by slot: the first boot must load serial and e1000 the way `-r` does
+    (unloaded first, then in plugin_ctrl order), before any device line."""
     rc = "# header\ncpu: count=2\ncom1: enabled=1, mode=file, dev=c.log\ne1000: enabled=1\n"
     out = bs.with_plugin_order(rc).splitlines()
     assert out[0] == "# header"
-    assert out[1] == "plugin_ctrl: serial=false, usb_uhci=false, e1000=false"
+    assert out[1] == "plugin_ctrl: serial=false, e1000=false"
     assert out[2].startswith("plugin_ctrl: ")
     order = [kv.split("=")[0] for kv in out[2].removeprefix("plugin_ctrl: ").split(", ") if kv.endswith("=true")]
-    assert order.index("usb_uhci") < order.index("e1000") < order.index("serial")
+    assert order == ["unmapped", "biosdev", "extfpuirq", "parallel", "serial", "e1000"]
     assert out[3:] == rc.splitlines()[1:]

@@ -31,11 +31,14 @@ def test_malformed_lab_yaml(capsys, write_yaml, tmp_home):
 
 def test_missing_bochs(capsys, write_yaml, tmp_home, monkeypatch):
     real = hostinfo.probe
-    monkeypatch.setattr(hostinfo, "probe", lambda *a, **k: real(which=lambda t: None if t == "bochs" else t))
+    monkeypatch.setattr(hostinfo, "probe", lambda *a, **k: real(which=lambda t: t, bochs=lambda: None))
+    from dunelab.backends import bochs_build
+
+    monkeypatch.setattr(bochs_build, "missing_tools", lambda: ["g++", "make"])
     path = write_yaml("lab.yaml", "name: x\nbackend: bochs\n")
     code, out = run(capsys, "up", "--lab", str(path))
     assert code == 2
-    assert "bochs is not installed" in one_error_line(out)
+    assert "Bochs 3.0 is not built and cannot be: g++, make missing" in one_error_line(out)
 
 
 def test_occupied_ssh_port(capsys, write_yaml, tmp_home):

@@ -52,6 +52,10 @@ class Backend(ABC):
     def check_host(self, info: HostInfo) -> None:
         """Raise HostError naming what is missing."""
 
+    def prepare_host(self) -> None:
+        """Before a boot: make what the backend builds for itself on the host (Bochs: the emulator)."""
+        return None
+
     @abstractmethod
     def plan(self, spec: LabSpec, media: BootMedia, ssh_port: int, state_dir: Path) -> BootPlan:
         """The emulator command line and config files for one boot (pure: writes nothing)."""

@@ -28,7 +28,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from ..images.cache import cache_root, locked, publish
 from ..images.chroot import safe_rmtree
 from ..images.manifest import sha256_file
 from ..progress import step
+from . import bochs_build
 from .rfb import RfbClient, listening_ports
 
 FORMAT = "dunelab-bochs-state-v1"
@@ -46,8 +46,7 @@ GUEST_SEED_PORT = 2323                               # guest TCP port seed-recei
 SEED_ARG = f"dunelab.seed=tcp:{GUEST_SEED_PORT}"
 WAITING_MARK = f"dunelab: waiting for the seed on tcp:{GUEST_SEED_PORT}"
 READY = "dunelab: sshd up"
-BOCHS_FILES = (Path("/usr/bin/bochs-bin"), Path("/usr/share/bochs/BIOS-bochs-latest"),
-               Path("/usr/share/bochs/VGABIOS-lgpl-latest"))
+BIOS_FILES = (Path("/usr/share/bochs/BIOS-bochs-latest"), Path("/usr/share/bochs/VGABIOS-lgpl-latest"))
 # The builder sources a saved state depends on besides the image (which covers the guest scripts).
 SOURCES = ("bochs.py", "bochs_state.py", "rfb.py")
 # Files Bochs writes into a state folder that must be there for a restore.
@@ -71,14 +70,11 @@ class SavedState:
 
 
 def bochs_identity() -> dict:
-    """The emulator a state was saved with: its Debian version and the digests of its binaries."""
-    try:
-        version = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "bochs"], capture_output=True,
-                                 text=True).stdout.strip()
-    except OSError:
-        version = ""
-    ident = {"bochs_version": version or "unknown"}
-    for f in BOCHS_FILES:
+    """The emulator a state was saved with: its build recipe and the digests of it and its BIOS images."""
+    binary = bochs_build.binary_path()
+    ident = {"bochs_version": f"{bochs_build.VERSION}+dunelab.{bochs_build.key()[:16]}",
+             "bochs": sha256_file(binary) if binary.is_file() else "missing"}
+    for f in BIOS_FILES:
         ident[f.name] = sha256_file(f) if f.is_file() else "missing"
     return ident
 
@@ -231,16 +227,14 @@ def prepare_restore(saved: SavedState, lab_dir: Path, rawdisk: Path) -> Path:
 # Bochs restores its timers by slot number (the state's `pc_system` file), and a device's timers
 # get their slots when its plugin is loaded. A restore loads plugins in the order of the saved
 # config's `plugin_ctrl` line; a config without that line loads them as its device lines come
-# (serial before e1000 before usb), so the restored eth_slirp timer took the saved state of a
-# serial timer (inactive: slirp never polled) and the serial timers those of e1000/slirp/usb.
-# The first boot of a state therefore unloads the three plugins with timers that a config loads
-# early, then names all plugins in the order Bochs writes them (checked: the timer names register
-# in the same order as under `-r`).
-PLUGIN_CTRL = ("plugin_ctrl: serial=false, usb_uhci=false, e1000=false\n"
-               "plugin_ctrl: voodoo=false, biosdev=true, usb_uhci=true, busmouse=false, iodebug=true, "
-               "ne2k=false, parallel=true, es1370=false, pcidev=false, usb_ohci=false, usb_ehci=false, "
-               "gameport=true, usb_xhci=false, sb16=false, pcipnic=false, e1000=true, extfpuirq=true, "
-               "speaker=false, serial=true, unmapped=true")
+# (serial before e1000), so a restored timer could take the saved state of another device's (seen
+# under Debian's 2.7: the eth_slirp timer got an inactive serial timer's, and slirp was never
+# polled). The first boot of a state therefore unloads the plugins with timers that a config loads
+# early, then names all of this build's optional plugins in the order Bochs writes them (its
+# built-in plugin table, bochs_build.CONFIGURE decides which are in it). `_build_in` checks the
+# saved config's line against PLUGIN_ORDER, so a rebuilt Bochs with other plugins fails loudly.
+PLUGIN_ORDER = "unmapped=true, biosdev=true, speaker=false, extfpuirq=true, parallel=true, serial=true, e1000=true"
+PLUGIN_CTRL = "plugin_ctrl: serial=false, e1000=false\n" f"plugin_ctrl: {PLUGIN_ORDER}"
 
 
 def with_plugin_order(bochsrc: str) -> str:
@@ -300,6 +294,10 @@ def _build_in(tmp, final, image, spec, backend, cmdline, media, key, ident, time
     missing = [f for f in REQUIRED if not (tmp / "state" / f).exists()]
     if missing:
         raise StepError("saved state", f"Bochs saved no {', '.join(missing)} (log: {tmp / 'bochs.log'})")
+    saved_order = re.findall(r"^plugin_ctrl: (.*)$", (tmp / "state" / "config").read_text(), re.M)
+    if saved_order != [PLUGIN_ORDER]:
+        raise StepError("saved state", f"Bochs saved plugin_ctrl {saved_order}, the first boot loaded "
+                        f"[{PLUGIN_ORDER!r}]: a restore would give timers to the wrong devices (PLUGIN_ORDER)")
     manifest = {"format": FORMAT, "key": key, "image": image.name, "image_key": image.key,
                 "artifacts": image_artifacts(image), "machine": machine(spec, cmdline), "emulator": ident,
                 "build_dir": str(tmp), "boot_seconds": round(boot_seconds, 1), "save_seconds": round(save_seconds, 1),
