@@ -13,8 +13,8 @@ since Bochs restores timers by slot (PLUGIN_CTRL below).
 
 A saved state is an entry of the content-addressed image cache, ``bochs-state-<key16>/``. Its key
 covers everything the saved machine depends on: the image key (kernel, initramfs, disk, guest
-scripts), the kernel command line, CPUs, memory, CPU model and ips, and the emulator itself (Debian
-version and the bytes of bochs-bin and its BIOS images). Restoring re-checks that the state was
+scripts), the kernel command line, CPUs, memory, CPU model and ips, and the emulator itself (the
+build's recipe key and the bytes of its binary and BIOS images, bochs_build.py). Restoring re-checks that the state was
 made from the very artifacts (sha256) of the image the lab boots; a mismatch is an error, never a
 silent reuse. The guest proves it too: /etc/dunelab/image-key holds the image key.
 """
