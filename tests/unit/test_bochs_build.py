@@ -1,0 +1,70 @@
+"""dunelab's Bochs build (backends/bochs_build.py): its key, its source check, what it installs where.
+The build itself (75 s of g++) runs in scripts/bootstrap and is proven by every Bochs lab session."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from dunelab.backends import bochs_build as bb
+from dunelab.errors import StepError
+
+
+@pytest.fixture()
+def mirror(tmp_path, tmp_home, monkeypatch):
+    """A local "mirror" (file://) with a pool holding a fake orig tarball pinned in SOURCE."""
+    pool = tmp_path / "mirror" / bb.POOL
+    pool.mkdir(parents=True)
+    data = b"not really bochs\n" * 1000
+    (pool / "bochs_x.orig.tar.xz").write_bytes(data)
+    monkeypatch.setattr(bb, "_mirror_uri", lambda: f"file://{tmp_path / 'mirror'}")
+    monkeypatch.setattr(bb, "SOURCE", ("bochs_x.orig.tar.xz", len(data), hashlib.sha256(data).hexdigest()))
+    return pool / "bochs_x.orig.tar.xz"
+
+
+def test_source_is_fetched_once_and_checked(mirror):
+    got = bb.fetch_source()
+    assert got.read_bytes() == mirror.read_bytes() and got.parent == bb.tools_dir() / "sources"
+    mirror.unlink()                        # cached: no second download
+    assert bb.fetch_source() == got
+
+
+def test_source_that_does_not_match_the_pin_is_refused(mirror, monkeypatch):
+    monkeypatch.setattr(bb, "SOURCE", (bb.SOURCE[0], bb.SOURCE[1], "0" * 64))
+    with pytest.raises(StepError, match="pinned"):
+        bb.fetch_source()
+    assert not list((bb.tools_dir() / "sources").iterdir())     # nothing half-verified is kept
+
+
+def test_key_covers_configure_patches_and_compiler(tmp_home, monkeypatch, tmp_path):
+    base = bb.key()
+    assert bb.binary_path() == bb.tools_dir() / f"bochs-{bb.VERSION}-{base[:16]}" / "bochs"
+    monkeypatch.setattr(bb, "CONFIGURE", bb.CONFIGURE + ("--enable-debugger",))
+    assert bb.key() != base
+    monkeypatch.undo()
+    patches = tmp_path / "patches"
+    patches.mkdir()
+    for p in bb.PATCHES.glob("*.patch"):
+        (patches / p.name).write_bytes(p.read_bytes() + b"\n")
+    monkeypatch.setattr(bb, "PATCHES", patches)
+    assert bb.key() != base
+    monkeypatch.undo()
+    monkeypatch.setattr(bb, "_compiler", lambda: "g++ (Debian 99.0) 99.0")
+    assert bb.key() != base
+
+
+def test_the_patches_are_there_and_name_what_they_change():
+    patches = sorted(bb.PATCHES.glob("*.patch"))
+    assert [p.name for p in patches] == ["0001-smp-idle-skip-to-next-timer-event.patch"]
+    text = patches[0].read_text()
+    assert "+++ b/main.cc" in text and "getNumCpuTicksLeftNextEvent" in text
+
+
+def test_not_built_means_none_and_a_missing_compiler_is_named(tmp_home, monkeypatch):
+    from dunelab.errors import HostError
+
+    assert bb.built() is None
+    monkeypatch.setattr(bb, "missing_tools", lambda: ["g++"])
+    with pytest.raises(HostError, match="needs g\\+\\+"):
+        bb.build()
