@@ -103,9 +103,11 @@ def test_getpid_round_trip_costs(dune):
     lines = [f"  {k:24} {v:8.3f}" for k, v in sorted(per_call.items()) if abs(v) >= 0.001]
     print(f"\nper getpid round trip ({CALLS} calls; Bochs-emulated ns per call: native {rt.group(1)}, "
           f"Dune {rt.group(2)}):\n" + "\n".join(lines) + f"\n  {'MSR writes (all)':24} {msr_writes:8.3f}")
-    # One VMCALL exit per call; interrupts add a few percent.
+    # One VMCALL exit per call; nothing else but the host's external interrupts (reason 1), whose
+    # rate is the emulator's (more per call under Bochs 3.0 at ips 120M than under 2.7 at 40M).
     assert per_call.get("vmexit reason 18", 0) == pytest.approx(1.0, abs=0.01), per_call
-    assert per_call.get("vmexit", 0) < 1.1, per_call
+    assert per_call.get("vmexit", 0) - per_call.get("vmexit reason 1", 0) < 1.02, per_call
+    assert per_call.get("vmexit reason 1", 0) < 0.25, per_call
     # getpid is answered in the kernel: no return to the host loop, so no syscall MSRs switched.
     assert msr_writes < 0.1, per_call
     assert per_call.get("fpu_save", 0) < 0.1 and per_call.get("fpu_restore", 0) < 0.1, per_call
