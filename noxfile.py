@@ -9,7 +9,7 @@ so a session starts in seconds and tests exactly what the CLI uses.
     nox -s kvmlab    libdune on /dev/kvm, no dune.ko, Intel: the bochs-kvm lab (Bochs, the guest's kvm_intel)
                      runs the selftest and hostile scenarios; fails on any failed row
     nox -s tcgkvm    the same on AMD: the tcg-kvm lab (QEMU TCG, the guest's kvm_amd), selftest, hostile and
-                     trap (not in CI: its TCG guest sometimes freezes)
+                     trap
     nox -s fleet     the fleet tests: two QEMU TCG guests as hosts, one killed mid-run; the remote build
     nox -s vagrant   the box, `vagrant up` under libvirt, `vagrant destroy` (needs scripts/vagrant-host)
     nox -s nightly   every scenario on every backend this host can run, compared with the previous night
@@ -70,10 +70,9 @@ def kvmlab(session: nox.Session) -> None:
 @nox.session
 def tcgkvm(session: nox.Session) -> None:
     """libdune's KVM back end on AMD, no dune.ko: labs/tcg-kvm.yaml (QEMU TCG -cpu max, the guest's own
-    kvm_amd nested) runs the selftest, hostile and trap rows, like kvmlab. Not in CI: the TCG guest
-    froze (both vCPUs busy, no console output, SSH gone) in 2 of about 10 lab runs, once at KVM_CREATE_VM
-    and once in selftest/migrate, under multi-threaded TCG; single-threaded since (6 of 6 clean), see
-    src/libdune/README.md."""
+    kvm_amd nested) runs the selftest, hostile and trap rows, like kvmlab. In CI since its guest runs
+    single-threaded TCG: under multi-threaded TCG it froze (both vCPUs busy, no console output, SSH
+    gone) in 2 of about 10 lab runs; single-threaded, every run since has been clean (src/libdune/README.md)."""
     _lab_run(session, "labs/tcg-kvm.yaml", "selftest", "hostile", "trap")
 
 
