@@ -138,12 +138,17 @@ def dmesg_since(c, mark):
     return _dmesg_since(c, mark)
 
 
+def log_problems(text):
+    """Lines of a kernel log (dmesg, or a guest's console) that show an oops, BUG, WARN, lockup or panic."""
+    import re
+
+    return [line for line in text.splitlines() if re.search(DMESG_PROBLEMS, line)]
+
+
 @task
 def dmesg_problems(c, mark):
     """Lines after `mark` that show an oops, BUG, WARN, lockup or panic (empty when healthy)."""
-    import re
-
-    return [line for line in _dmesg_since(c, mark).splitlines() if re.search(DMESG_PROBLEMS, line)]
+    return log_problems(_dmesg_since(c, mark))
 
 
 # ---- hosts without VMX, and hosts that build Dune themselves (dunelab run --hosts) -----------------
@@ -163,8 +168,6 @@ def stage_module(c, ko):
 def check_module_refuses(c):
     """On a CPU without VMX, `modprobe dune` must fail with "No such device" (ENODEV), leave no /dev/dune
     and nothing alarming in the kernel log. Returns modprobe's message; raises RuntimeError otherwise."""
-    import re
-
     mark = dmesg_mark.body(c)
     r = c.run("modprobe dune", hide=True, warn=True)
     msg = (r.stderr or r.stdout).strip().splitlines()
@@ -176,7 +179,7 @@ def check_module_refuses(c):
         raise RuntimeError(f"modprobe dune failed, but not with ENODEV: {msg}")
     if c.run("test -e /dev/dune", hide=True, warn=True).exited == 0:
         raise RuntimeError("/dev/dune exists although dune.ko did not load")
-    bad = [line for line in _dmesg_since(c, mark).splitlines() if re.search(DMESG_PROBLEMS, line)]
+    bad = log_problems(_dmesg_since(c, mark))
     if bad:
         raise RuntimeError(f"the refused load left this in the kernel log: {bad[0]}")
     return msg

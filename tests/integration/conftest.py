@@ -57,12 +57,7 @@ def running_lab(request, tmp_path_factory) -> RunningLab:
             raise
         pytest.skip(f"backend {resolved} is not usable on this host: {e}")
 
-    default = yaml.safe_load((PROJECT_ROOT / "labs/default.yaml").read_text())
-    default.update(name=f"itest-{resolved}", backend=backend, ssh={"port": 0})
-    path = tmp_path_factory.mktemp("lab") / "itest.yaml"
-    path.write_text(yaml.safe_dump(default))
-    lab = Lab(load_lab(path))
-    lab.down()  # a leftover from an interrupted run must not be mistaken for this session's VM
+    lab, path = default_lab_copy(f"itest-{resolved}", backend, tmp_path_factory.mktemp("lab") / "itest.yaml")
 
     up = dunelab_cli("up", "--lab", str(path), timeout=lab.spec.boot_timeout + 900)
     output = up.stdout + up.stderr
@@ -81,6 +76,17 @@ def running_lab(request, tmp_path_factory) -> RunningLab:
     time.sleep(0.5)
     assert not vmproc.alive(ref), "the emulator survived `dunelab down`"
     assert vmproc.group_members(ref.pid) == [], "a process of the emulator's group survived `dunelab down`"
+
+
+def default_lab_copy(name: str, backend: str, path: Path) -> tuple[Lab, Path]:
+    """labs/default.yaml as lab `name` on `backend` with a free SSH port, written to `path`; any
+    leftover VM of that name (an interrupted run) is taken down first, never mistaken for this one."""
+    default = yaml.safe_load((PROJECT_ROOT / "labs/default.yaml").read_text())
+    default.update(name=name, backend=backend, ssh={"port": 0})
+    path.write_text(yaml.safe_dump(default))
+    lab = Lab(load_lab(path))
+    lab.down()
+    return lab, path
 
 
 def _tail(path: Path, n: int = 40) -> str:

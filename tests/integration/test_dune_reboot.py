@@ -9,18 +9,13 @@ verdict comes from the guest's console (the kernel log is gone with the guest)."
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
-import yaml
 
-from dunelab.lab import Lab
-from dunelab.labdef import load_lab
 from dunelab.scenarios import LIBDUNE_TESTS as GUEST_DIR
 
-from ..conftest import PROJECT_ROOT
-from .conftest import dunelab_cli
+from .conftest import default_lab_copy, dunelab_cli
 
 pytestmark = [pytest.mark.vm, pytest.mark.dune]
 
@@ -34,12 +29,8 @@ LOAD = (f"while :; do {GUEST_DIR}/guest/thread >/dev/null 2>&1 & {GUEST_DIR}/gue
 def reboot_lab(running_lab, tmp_path):
     if not running_lab.lab.state()["guest_has_vmx"]:
         pytest.skip(f"{running_lab.backend} guests have no VMX: Dune cannot run there")
-    default = yaml.safe_load((PROJECT_ROOT / "labs/default.yaml").read_text())
-    default.update(name=f"itest-reboot-{running_lab.backend}", backend=running_lab.backend, ssh={"port": 0})
-    path = tmp_path / "reboot.yaml"
-    path.write_text(yaml.safe_dump(default))
-    lab = Lab(load_lab(path))
-    lab.down()
+    lab, path = default_lab_copy(f"itest-reboot-{running_lab.backend}", running_lab.backend,
+                                 tmp_path / "reboot.yaml")
     up = dunelab_cli("up", "--lab", str(path), timeout=lab.spec.boot_timeout + 900)
     assert up.returncode == 0, up.stdout + up.stderr
     yield lab
@@ -52,31 +43,31 @@ def test_reboot_while_dune_threads_enter_vmx(reboot_lab):
 
     install_dune(reboot_lab, build(reboot_lab))
     c = reboot_lab.channel().connection
+
+    def dune_users() -> int:
+        return int(c.run("cat /sys/module/dune/refcnt", hide=True).stdout.strip() or 0)
+
     c.run(f"nohup sh -c '{LOAD}' >/dev/null 2>&1 &", hide=True)
     # Wait until Dune threads are really running (the module is in use), then mark the log.
     deadline = time.monotonic() + 300
-    while int(c.run("cat /sys/module/dune/refcnt", hide=True).stdout.strip() or 0) == 0:
+    while dune_users() == 0:
         assert time.monotonic() < deadline, "no Dune process came up within 300 s"
         time.sleep(1)
     time.sleep(5)                             # a few rounds of vCPU create/exit
     mark = tasks().dmesg_mark(c)
-    users = int(c.run("cat /sys/module/dune/refcnt", hide=True).stdout.strip() or 0)
+    users = dune_users()
+    assert users > 0, "dune.ko had no users when the reboot was about to start: the load did not run"
     # reboot(2) directly (busybox's -f): the kernel runs the reboot notifiers, then restarts.
     c.run("(sleep 1; busybox reboot -f) >/dev/null 2>&1 &", hide=True)
     reboot_lab.channel().close()
 
-    console = reboot_lab.console_log
     deadline = time.monotonic() + 300
-    text = ""
-    while time.monotonic() < deadline:
-        text = console.read_text(errors="replace")
-        if mark in text and RESTARTING in text.split(mark, 1)[1]:
-            break
+    text = after = ""
+    while RESTARTING not in after and time.monotonic() < deadline:
         time.sleep(2)
-    after = text.split(mark, 1)[1] if mark in text else ""
+        text = reboot_lab.console_log.read_text(errors="replace")
+        after = text.split(mark, 1)[1] if mark in text else ""
     assert RESTARTING in after, (f"the guest did not reach '{RESTARTING}' within 300 s of `reboot -f` "
                                  f"with {users} Dune user(s) of dune.ko; console tail:\n{text[-3000:]}")
-    before_restart = after.split(RESTARTING, 1)[0]
-    problems = [line for line in before_restart.splitlines() if re.search(tasks().DMESG_PROBLEMS, line)]
-    assert users > 0, "dune.ko had no users when the reboot started: the load did not run"
+    problems = tasks().log_problems(after.split(RESTARTING, 1)[0])
     assert problems == [], "kernel log between the reboot and the restart:\n" + "\n".join(problems)
