@@ -55,10 +55,16 @@ def test_key_covers_configure_patches_and_compiler(tmp_home, monkeypatch, tmp_pa
 
 
 def test_the_patches_are_there_and_name_what_they_change():
-    patches = sorted(bb.PATCHES.glob("*.patch"))
-    assert [p.name for p in patches] == ["0001-smp-idle-skip-to-next-timer-event.patch"]
-    text = patches[0].read_text()
-    assert "+++ b/main.cc" in text and "getNumCpuTicksLeftNextEvent" in text
+    patches = {p.name: p.read_text() for p in sorted(bb.PATCHES.glob("*.patch"))}
+    assert list(patches) == ["0001-smp-idle-skip-to-next-timer-event.patch",
+                             "0002-smp-commit-rip-at-trace-start.patch"]
+    idle, rip = patches.values()
+    assert "+++ b/main.cc" in idle and "getNumCpuTicksLeftNextEvent" in idle
+    # 0002: the RIP commit goes at the top of cpu_run_trace(), the SMP loop's per-trace entry
+    assert "+++ b/cpu/cpu.cc" in rip and " void BX_CPU_C::cpu_run_trace(void)" in rip
+    assert "+  BX_CPU_THIS_PTR prev_rip = RIP;" in rip
+    for text in patches.values():   # each explains itself before its first hunk
+        assert text.startswith("dunelab: ") and text.index("\n--- a/") > 200
 
 
 def test_not_built_means_none_and_a_missing_compiler_is_named(tmp_home, monkeypatch):
