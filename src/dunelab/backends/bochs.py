@@ -1,7 +1,7 @@
 """Bochs: software VT-x with EPT (cpu model corei7_skylake_x). Works on any x86-64 host, ours included.
 
-The emulator is dunelab's own build of Bochs 3.0 (bochs_build.py: no debugger, no plugins, an SMP
-idle patch), not Debian's 2.7 package; Debian's BIOS images (bochsbios, vgabios) are used as they
+The emulator is dunelab's own build of Bochs 3.0 (bochs_build.py: no debugger, no plugins, two SMP
+patches), not Debian's 2.7 package; Debian's BIOS images (bochsbios, vgabios) are used as they
 are. The display is rfb with timeout=0 (Bochs' VNC server, which the saved-state trigger drives;
 nogui has no way to ask for a save). Slirp networking reads a script whose first line must be
 `# slirp config`.
