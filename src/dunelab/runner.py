@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .records import ERROR, FAILED, PASSED, SKIPPED, MetricSample, RowResult
-from .scenarios import UNITS, LabFacts, Row, Scenario
+from .scenarios import SKIP_STATUS, UNITS, LabFacts, Row, Scenario
 
 METRIC_PREFIX = "DUNELAB-METRIC "
 KILLED = 128 + 9           # `timeout -s KILL` and the OOM killer
@@ -87,8 +87,13 @@ def _metric(d: Any) -> MetricSample:
 
 
 def judge(row: Row, status: int | None, output: str, seconds: float = 0.0) -> tuple[str, str, list[MetricSample]]:
-    """(status, reason, metrics) of one attempt: passed only if every check holds."""
+    """(status, reason, metrics) of one attempt: passed only if every check holds; skipped when the
+    program exits with SKIP_STATUS and prints a line the row's `expect.skip` matches (the reason)."""
     parsed = parse_output(output)
+    if row.expect.skip_re and status == SKIP_STATUS:
+        hit = re.search(row.expect.skip_re, parsed.text, re.M)
+        if hit:
+            return SKIPPED, parsed.text[hit.start():].splitlines()[0][:300], []
     reasons = []
     if status is None:
         reasons.append("no exit status")

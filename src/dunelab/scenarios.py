@@ -30,6 +30,9 @@ LIBDUNE_TESTS = "/root/dune-tests"              # build: libdune-tests:KIND -> L
 # dune: Dune is installed (dune.ko loaded, or KVM ready) with libdune and its test programs.
 # dune-ko: the row tests dune.ko itself (its ioctls, its own counters): only where dune.ko is the back end.
 NEEDS = ("vmx", "dune", "dune-ko")
+# A program that finds a precondition missing exits with this (kvm-unit-tests' and automake's SKIP)
+# after printing the reason on a line its row's `expect.skip` matches.
+SKIP_STATUS = 77
 # Parameter profiles: a backend's clock kind picks one (dunelab.backends: Backend.clock).
 PROFILES = ("emulated", "hardware")
 BUILDS = ("make", "none", "libdune-tests:guest", "libdune-tests:hostile")
@@ -87,6 +90,9 @@ ROW_SCHEMA = {
         "status": Field(object, default=0, check=_status_ok, doc="exit status or list of them"),
         "pass": Field(str, default=None, check=_regex_ok, doc="must match the output (multiline)"),
         "fail": Field(str, default=r"^FAIL\b", check=_regex_ok, doc="must not match the output"),
+        "skip": Field(str, default=None, check=_regex_ok,
+                      doc=f"exit status {SKIP_STATUS} and a line matching this: the row is skipped, that line "
+                          "its reason (a precondition only the program can see, e.g. a PMU; as kvm-unit-tests)"),
     }),
     "metrics": Field(list, default=[], items=Field(str, check=_name_ok),
                      doc="metric names the program must emit (DUNELAB-METRIC lines)"),
@@ -131,6 +137,7 @@ class Expect:
     status: tuple[int, ...]
     pass_re: str | None
     fail_re: str | None
+    skip_re: str | None = None      # with exit status SKIP_STATUS: the row is skipped (runner.judge)
 
 
 @dataclass(frozen=True)
@@ -295,7 +302,8 @@ def _load_row(v: Validator, scenario: str, guest_dir: str, data: Any, i: int,
     else:
         guest_program = f"{guest_dir}/{prog}"
     status = d["expect"]["status"]
-    expect = Expect(tuple(status if isinstance(status, list) else [status]), d["expect"]["pass"], d["expect"]["fail"])
+    expect = Expect(tuple(status if isinstance(status, list) else [status]), d["expect"]["pass"], d["expect"]["fail"],
+                    d["expect"]["skip"])
     return Row(scenario=scenario, name=d["name"], description=d["description"], program=prog,
                guest_program=guest_program, args=tuple(str(a) for a in d["args"]), needs=tuple(d["needs"]),
                groups=tuple(d["groups"]), timeout=d["timeout"], expect=expect, metrics=tuple(d["metrics"]),

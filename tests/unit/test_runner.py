@@ -38,6 +38,9 @@ rows:
     program: dm
     check_kernel_log: true
     repeat: 2
+  - name: maybe
+    program: mb
+    expect: {status: 0, pass: "^PASS\\\\b", skip: "^SKIP\\\\b"}
 """
 
 
@@ -76,6 +79,20 @@ def test_status_lists_and_sigkill(scen):
     assert status == FAILED and "killed with SIGKILL (timeout 600s)" in reason
     status, reason, _ = judge(r, 137, "", seconds=3)
     assert "not by timeout" in reason
+
+
+def test_a_program_may_skip_its_row_only_with_status_77_and_a_skip_line(scen):
+    maybe = scen.row("maybe")
+    status, reason, _ = judge(maybe, 77, "probing\nSKIP maybe: no hardware PMU (ENOENT)\n")
+    assert (status, reason) == (SKIPPED, "SKIP maybe: no hardware PMU (ENOENT)")
+    assert judge(maybe, 0, "PASS maybe\n")[0] == PASSED
+    # 77 without the line, or the line without 77, or a row that does not allow skipping: failures
+    status, reason, _ = judge(maybe, 77, "crashed before it could say why\n")
+    assert status == FAILED and "exit status 77, expected 0" in reason
+    status, reason, _ = judge(maybe, 0, "SKIP maybe: no PMU\n")
+    assert status == FAILED and "no output line matches" in reason
+    status, reason, _ = judge(scen.row("plain"), 77, "SKIP plain: no PMU\n")
+    assert status == FAILED and "exit status 77" in reason
 
 
 def test_declared_metrics_must_be_emitted(scen):
