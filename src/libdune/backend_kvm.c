@@ -578,8 +578,20 @@ static int kvm_open(struct dune_layout *layout, bool quiet)
 		goto fail;
 	}
 	for (i = 0; i < kcpuid.h.nent; i++) {
-		const struct kvm_cpuid_entry2 *e = &kcpuid.e[i];
+		struct kvm_cpuid_entry2 *e = &kcpuid.e[i];
 
+		/*
+		 * The same CPU as under dune.ko: no XSAVES/XRSTORS (CPUID.(0xd,1).EAX
+		 * bit 3, and no IA32_XSS bits in ECX/EDX).  Here they would only reach
+		 * the guest's own XSS, but a libdune program must not see a feature
+		 * one back end has and the other not.  KVM then leaves "enable
+		 * XSAVES/XRSTORS" off, so XSAVES raises #UD (selftest/xsaves).
+		 */
+		if (e->function == 0xd && e->index == 1) {
+			e->eax &= ~(1u << 3);
+			e->ecx = 0;
+			e->edx = 0;
+		}
 		if (e->function == 0x80000008)
 			phys_bits = e->eax & 0xff;
 		if (e->function == 1 && (e->ecx & (1u << 26)))
