@@ -27,6 +27,7 @@ if it is missing.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -67,7 +68,10 @@ def tools_dir() -> Path:
     return paths.home() / "cache" / "tools"
 
 
+@functools.cache
 def _compiler() -> str:
+    """The compiler's banner, part of the key: asked once per process (every key() needs it, and one
+    `dunelab up` computes the key for the probe, the build check, the plan and the state's identity)."""
     try:
         out = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
     except OSError:
@@ -75,9 +79,13 @@ def _compiler() -> str:
     return out.splitlines()[0] if out else "unknown"
 
 
+def _patches() -> list[Path]:
+    return sorted(PATCHES.glob("*.patch"))
+
+
 def key() -> str:
     """Everything the binary depends on, hashed."""
-    patches = {p.name: sha256_file(p) for p in sorted(PATCHES.glob("*.patch"))}
+    patches = {p.name: sha256_file(p) for p in _patches()}
     data = {"version": VERSION, "source": SOURCE, "patches": patches, "configure": CONFIGURE,
             "cxxflags": CXXFLAGS, "compiler": _compiler()}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
@@ -164,7 +172,7 @@ def build(jobs: int | None = None) -> Path:
                 with tarfile.open(tarball) as t:
                     t.extractall(work, filter="data")
                 src = work / TOPDIR
-                for p in sorted(PATCHES.glob("*.patch")):
+                for p in _patches():
                     _run(["patch", "-p1", "--forward", "-i", str(p)], src, log, f"patch {p.name}")
                 s.update("configure", advance=1)
                 env = {**os.environ, "CXXFLAGS": CXXFLAGS, "CFLAGS": CXXFLAGS}
@@ -179,7 +187,7 @@ def build(jobs: int | None = None) -> Path:
                 shutil.copy2(log, staging / "build.log")
                 (staging / "recipe.json").write_text(json.dumps(
                     {"version": VERSION, "key": key(), "source": SOURCE[0], "configure": CONFIGURE,
-                     "patches": [p.name for p in sorted(PATCHES.glob("*.patch"))], "compiler": _compiler()},
+                     "patches": [p.name for p in _patches()], "compiler": _compiler()},
                     indent=2) + "\n")
                 shutil.rmtree(out, ignore_errors=True)
                 os.replace(staging, out)
