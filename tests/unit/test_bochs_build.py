@@ -4,6 +4,7 @@ The build itself (75 s of g++) runs in scripts/bootstrap and is proven by every 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -57,12 +58,21 @@ def test_key_covers_configure_patches_and_compiler(tmp_home, monkeypatch, tmp_pa
 def test_the_patches_are_there_and_name_what_they_change():
     patches = {p.name: p.read_text() for p in sorted(bb.PATCHES.glob("*.patch"))}
     assert list(patches) == ["0001-smp-idle-skip-to-next-timer-event.patch",
-                             "0002-smp-commit-rip-at-trace-start.patch"]
-    idle, rip = patches.values()
+                             "0002-smp-commit-rip-at-trace-start.patch",
+                             "0003-machine-check-architecture-and-injection-port.patch"]
+    idle, rip, mca = patches.values()
     assert "+++ b/main.cc" in idle and "getNumCpuTicksLeftNextEvent" in idle
     # 0002: the RIP commit goes at the top of cpu_run_trace(), the SMP loop's per-trace entry
     assert "+++ b/cpu/cpu.cc" in rip and " void BX_CPU_C::cpu_run_trace(void)" in rip
     assert "+  BX_CPU_THIS_PTR prev_rip = RIP;" in rip
+    # 0003: the MCA MSRs come before Bochs' own MSR table, #MC is a priority-1 async event, the port
+    # is registered with the system devices, and the test program speaks the same port
+    assert "+  int mca = mca_rdmsr(index, msr);" in mca and "+  int mca = mca_wrmsr(index, val_64);" in mca
+    assert "+  if (is_pending(BX_EVENT_MACHINE_CHECK)) {" in mca and "deliver_machine_check();" in mca
+    assert "+++ b/iodev/devices.cc" in mca and "BX_MCA_PORT_INDEX" in mca
+    guest = (Path(bb.__file__).parents[3] / "src/libdune/tests/guest/mce.c").read_text()
+    for port in ("0x8a20", "0x8a24", "0x434d4c44"):
+        assert port in mca and port in guest
     for text in patches.values():   # each explains itself before its first hunk
         assert text.startswith("dunelab: ") and text.index("\n--- a/") > 200
 

@@ -9,6 +9,8 @@ This build (measured on the 2-core lab host, README "Which Bochs"):
 - patches/0001: when every CPU stays halted for a whole round, time jumps to the next timer event;
 - patches/0002: every SMP trace commits RIP first, as cpu_loop() does (else a VM exit right after
   an exception put the guest back at the faulting instruction with RSP on the handler's stack);
+- patches/0003: machine-check banks and a port that injects machine checks (Bochs has none), for
+  dune.ko's #MC forwarding test (row selftest/mce);
 - a CPU-bound guest loop runs 2.3x faster than under Debian's 2.7 at the same guest, and an idle
   guest (kernel `idle=halt`, labs/default.yaml) costs ~3 host CPU-s per minute instead of ~46.
 
