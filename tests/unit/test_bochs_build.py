@@ -59,8 +59,9 @@ def test_the_patches_are_there_and_name_what_they_change():
     patches = {p.name: p.read_text() for p in sorted(bb.PATCHES.glob("*.patch"))}
     assert list(patches) == ["0001-smp-idle-skip-to-next-timer-event.patch",
                              "0002-smp-commit-rip-at-trace-start.patch",
-                             "0003-machine-check-architecture-and-injection-port.patch"]
-    idle, rip, mca = patches.values()
+                             "0003-machine-check-architecture-and-injection-port.patch",
+                             "0004-architectural-pmu.patch"]
+    idle, rip, mca, pmu = patches.values()
     assert "+++ b/main.cc" in idle and "getNumCpuTicksLeftNextEvent" in idle
     # 0002: the RIP commit goes at the top of cpu_run_trace(), the SMP loop's per-trace entry
     assert "+++ b/cpu/cpu.cc" in rip and " void BX_CPU_C::cpu_run_trace(void)" in rip
@@ -73,6 +74,10 @@ def test_the_patches_are_there_and_name_what_they_change():
     guest = (Path(bb.__file__).parents[3] / "src/libdune/tests/guest/mce.c").read_text()
     for port in ("0x8a20", "0x8a24", "0x434d4c44"):
         assert port in mca and port in guest
+    # 0004: PMU MSRs after the MCA ones, RDPMC reads the same counters, and the VM-entry/exit controls
+    # that load IA32_PERF_GLOBAL_CTRL (which Bochs offered but ignored) load it
+    assert "+  int pmu = pmu_rdmsr(index, msr);" in pmu and "+  if (! pmu_rdpmc(ECX, &val_64))" in pmu
+    assert "VMCS_64BIT_GUEST_IA32_PERF_GLOBAL_CTRL" in pmu and "VMCS_64BIT_HOST_IA32_PERF_GLOBAL_CTRL" in pmu
     for text in patches.values():   # each explains itself before its first hunk
         assert text.startswith("dunelab: ") and text.index("\n--- a/") > 200
 

@@ -11,6 +11,8 @@ This build (measured on the 2-core lab host, README "Which Bochs"):
   an exception put the guest back at the faulting instruction with RSP on the handler's stack);
 - patches/0003: machine-check banks and a port that injects machine checks (Bochs has none), for
   dune.ko's #MC forwarding test (row selftest/mce);
+- patches/0004: the architectural PMU its CPU model reports but Bochs never implemented (counters of
+  retired instructions; no PMI), for dune.ko's perf-switching test (row selftest/perfswitch);
 - a CPU-bound guest loop runs 2.3x faster than under Debian's 2.7 at the same guest, and an idle
   guest (kernel `idle=halt`, labs/default.yaml) costs ~3 host CPU-s per minute instead of ~46.
 
