@@ -60,8 +60,9 @@ def test_the_patches_are_there_and_name_what_they_change():
     assert list(patches) == ["0001-smp-idle-skip-to-next-timer-event.patch",
                              "0002-smp-commit-rip-at-trace-start.patch",
                              "0003-machine-check-architecture-and-injection-port.patch",
-                             "0004-architectural-pmu.patch"]
-    idle, rip, mca, pmu = patches.values()
+                             "0004-architectural-pmu.patch",
+                             "0005-skylake-x-apic-timer-clock-is-the-tsc.patch"]
+    idle, rip, mca, pmu, crystal = patches.values()
     assert "+++ b/main.cc" in idle and "getNumCpuTicksLeftNextEvent" in idle
     # 0002: the RIP commit goes at the top of cpu_run_trace(), the SMP loop's per-trace entry
     assert "+++ b/cpu/cpu.cc" in rip and " void BX_CPU_C::cpu_run_trace(void)" in rip
@@ -78,6 +79,9 @@ def test_the_patches_are_there_and_name_what_they_change():
     # that load IA32_PERF_GLOBAL_CTRL (which Bochs offered but ignored) load it
     assert "+  int pmu = pmu_rdmsr(index, msr);" in pmu and "+  if (! pmu_rdpmc(ECX, &val_64))" in pmu
     assert "VMCS_64BIT_GUEST_IA32_PERF_GLOBAL_CTRL" in pmu and "VMCS_64BIT_HOST_IA32_PERF_GLOBAL_CTRL" in pmu
+    # 0005: the model's leaf 0x15 says the APIC timer counts TSC ticks (ratio 1/1, a 3.5 GHz crystal)
+    assert "+++ b/cpu/cpudb/intel/corei7_skylake-x.cc" in crystal
+    assert "+    get_leaf(leaf, 0x00000001, 0x00000001, 3500000000U, 0x00000000);" in crystal
     for text in patches.values():   # each explains itself before its first hunk
         assert text.startswith("dunelab: ") and text.index("\n--- a/") > 200
 

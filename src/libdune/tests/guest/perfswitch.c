@@ -19,8 +19,9 @@
  * G >= N fails; if H were not stopped in the guest, it would count the loop
  * as well and G + H would exceed T by the whole loop.  The sum is checked
  * rather than H alone because how much host work the loop's exits cost
- * depends on the machine: under Bochs the guest takes a timer interrupt
- * every few thousand instructions, so H grows by almost as much as G.
+ * depends on the machine (its timer and interrupt rates, its mitigations):
+ * while dunelab's Bochs sent timer interrupts ~146x too early (until its
+ * patch 0005), H grew by almost as much as G.
  * The counters must not have been multiplexed (time running = enabled).
  *
  * Needs a hardware PMU in the machine that runs dune.ko.  dunelab's Bochs
